@@ -1,0 +1,462 @@
+"""HTTP Signatures: draft-cavage-12 to sign and verify, RFC 9421 to verify.
+
+Verifying is two steps so that key lookup (cache, then a signed fetch) sits
+between them, outside this module:
+
+    parsed = parse_request_signature(method, url, headers, body, now=..., max_skew=...)
+    key = load_public_key(await lookup(parsed.key_id))
+    verify_signature(parsed, key)
+
+`parse_request_signature` checks everything that needs no key: the header is
+well formed, the algorithm is supported, the signature covers what an inbox
+needs (request target, host, date, and the body digest), the digest matches
+the body and the clock is close. `verify_signature` does the cryptography.
+
+Errors: `SignatureError` only; its `.reason` is short and safe to show to the
+peer. Key parsing errors are `keys.InvalidKey`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Literal
+from urllib.parse import SplitResult, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+from federation.keys import PrivateKey, PublicKey
+from federation.signatures_rfc9421 import (
+    Member,
+    Rfc9421Error,
+    content_digests,
+    parse_dictionary,
+    signature_base,
+    signature_input,
+    verify_with,
+    wire_bytes,
+    without_default_port,
+)
+
+__all__ = [
+    "ParsedSignature",
+    "SignatureError",
+    "cavage_signing_string",
+    "digest_header",
+    "parse_request_signature",
+    "sign_request",
+    "verify_signature",
+]
+
+
+class SignatureError(Exception):
+    """A request signature was refused; `reason` is client-safe."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSignature:
+    scheme: Literal["cavage", "rfc9421"]
+    key_id: str
+    algorithm: str | None  # as declared (cavage: lowercased); None when absent
+    covered: tuple[str, ...]  # header / component names covered
+    signature_base: bytes  # the exact bytes that were signed
+    signature: bytes
+    created: datetime | None
+
+
+_CAVAGE_ALGORITHMS = frozenset({"rsa-sha256", "hs2019"})
+# Digest / Content-Digest algorithm names (any case) -> hashlib names.
+_HASHES = {"sha-256": "sha256", "sha-512": "sha512"}
+# Headers sign_request sets itself; same-named ones passed in are dropped.
+_SET_BY_SIGNER = frozenset({"host", "date", "digest", "signature"})
+# One `name="value"` (or `name=123`) pair of a cavage Signature header.
+_CAVAGE_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"([^"]*)"|([0-9]+))\s*(?:,|$)')
+
+
+# --- verifying ------------------------------------------------------------
+
+
+def parse_request_signature(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    *,
+    now: datetime,
+    max_skew: timedelta,
+) -> ParsedSignature:
+    """Parse and check a request's signature as far as possible without its key.
+
+    RFC 9421 when `Signature-Input` is present, else draft-cavage from
+    `Signature` or `Authorization: Signature …`. `url` is the full URL as
+    received; `body` None means the request has none (a GET).
+    """
+    lower = _lower_headers(headers)
+    parts = urlsplit(url)
+    if "host" not in lower and parts.netloc:
+        lower["host"] = parts.netloc  # HTTP/2 carries :authority instead
+    request = _Request(method, url, parts, lower, body, _aware(now), max_skew)
+    if "signature-input" in lower:
+        return _parse_rfc9421(request)
+    return _parse_cavage(request)
+
+
+def verify_signature(parsed: ParsedSignature, public_key: PublicKey) -> None:
+    """Check the signature itself; raise SignatureError if it does not verify."""
+    for algorithm in _algorithms_for(parsed, public_key):
+        try:
+            verify_with(algorithm, public_key, parsed.signature, parsed.signature_base)
+        except InvalidSignature:
+            continue
+        except Rfc9421Error as exc:
+            raise SignatureError(str(exc)) from None
+        return
+    raise SignatureError("signature does not verify")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What a received request offers for checking, parsed once."""
+
+    method: str
+    url: str
+    parts: SplitResult
+    headers: dict[str, str]  # lowercase names, repeated fields joined
+    body: bytes | None
+    now: datetime
+    max_skew: timedelta
+
+
+def _parse_cavage(request: _Request) -> ParsedSignature:
+    headers = request.headers
+    raw = headers.get("signature")
+    if raw is None:
+        scheme, _, raw = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "signature":
+            raise SignatureError("missing Signature header")
+    params = _cavage_params(raw)
+    key_id, signature = params.get("keyid"), params.get("signature")
+    if not key_id or not signature:
+        raise SignatureError("malformed Signature header")
+    algorithm = params["algorithm"].lower() if "algorithm" in params else None
+    if algorithm is not None and algorithm not in _CAVAGE_ALGORITHMS:
+        raise SignatureError(f"unsupported algorithm {algorithm[:40]!r}")
+    covered = tuple(params.get("headers", "date").lower().split())
+    created, expires = _cavage_int(params, "created"), _cavage_int(params, "expires")
+
+    _require(covered, "(request-target)", "(request-target)")
+    _require(covered, "host", "host")
+    _require(covered, "date", "date", "(created)")
+    if request.body:
+        _require(covered, "digest", "digest")
+    if request.body is not None and "digest" in headers:
+        _check_digests(_digest_pairs(headers["digest"]), request.body)
+    stamp = _check_clock(request, "date" in covered, created, expires)
+
+    target = _request_target(request.parts)
+    text = _cavage_string(request.method, target, headers, covered, created, expires)
+    return ParsedSignature(
+        scheme="cavage",
+        key_id=key_id,
+        algorithm=algorithm,
+        covered=covered,
+        signature_base=wire_bytes(text),
+        signature=_b64decode(signature),
+        created=stamp,
+    )
+
+
+def _parse_rfc9421(request: _Request) -> ParsedSignature:
+    if "signature" not in request.headers:
+        raise SignatureError("missing Signature header")
+    try:
+        inputs = parse_dictionary(request.headers["signature-input"])
+        signatures = parse_dictionary(request.headers["signature"])
+    except Rfc9421Error:
+        raise SignatureError("malformed Signature or Signature-Input header") from None
+    # Several signatures (a client's and a proxy's, say): the first we accept wins.
+    first_error: SignatureError | None = None
+    for label, member in inputs.items():
+        try:
+            return _parse_rfc9421_member(request, member, signatures.get(label))
+        except SignatureError as exc:
+            first_error = first_error or exc
+        except Rfc9421Error as exc:
+            first_error = first_error or SignatureError(str(exc))
+    raise first_error or SignatureError("malformed Signature-Input header")
+
+
+def _parse_rfc9421_member(
+    request: _Request, member: Member, signed: Member | None
+) -> ParsedSignature:
+    entry = signature_input(member, signed)
+    covered = entry.names
+    _require(covered, "@method", "@method")
+    if "@target-uri" not in covered:
+        _require(covered, "@target-uri or @authority", "@authority", "host")
+        _require(covered, "@target-uri or @path", "@path", "@request-target")
+    if entry.created is None:
+        _require(covered, "date or created", "date")
+    if request.body:
+        _require(covered, "content-digest", "content-digest")
+    if request.body is not None and "content-digest" in request.headers:
+        try:
+            digests = content_digests(request.headers["content-digest"])
+        except Rfc9421Error:
+            raise SignatureError("malformed Content-Digest header") from None
+        _check_digests(digests, request.body)
+    stamp = _check_clock(request, "date" in covered, entry.created, entry.expires)
+    base = signature_base(
+        request.method, request.parts, request.url, request.headers, entry.covered
+    )
+    return ParsedSignature(
+        scheme="rfc9421",
+        key_id=entry.key_id,
+        algorithm=entry.algorithm,
+        covered=covered,
+        signature_base=base,
+        signature=entry.signature,
+        created=stamp,
+    )
+
+
+def _require(covered: Sequence[str], what: str, *any_of: str) -> None:
+    if not any(name in covered for name in any_of):
+        raise SignatureError(f"signature must cover {what}")
+
+
+def _check_clock(
+    request: _Request, covers_date: bool, created: int | None, expires: int | None
+) -> datetime | None:
+    """Check the signed times against `now`; return the signing time."""
+    now, max_skew = request.now, request.max_skew
+    stamp: datetime | None = None
+    if created is not None:
+        try:
+            stamp = datetime.fromtimestamp(created, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise SignatureError("malformed created parameter") from None
+        if abs(stamp - now) > max_skew:
+            raise SignatureError("Date is too far from now")
+    if covers_date:
+        date = _parse_http_date(request.headers.get("date"))
+        if abs(date - now) > max_skew:
+            raise SignatureError("Date is too far from now")
+        stamp = stamp or date
+    if expires is not None and expires < now.timestamp():
+        raise SignatureError("signature has expired")
+    return stamp
+
+
+def _digest_pairs(value: str) -> list[tuple[str, bytes | None]]:
+    """(algorithm, digest) pairs of an RFC 3230 `Digest`; None if not base64."""
+    pairs: list[tuple[str, bytes | None]] = []
+    for part in value.split(","):
+        name, _, encoded = part.strip().partition("=")  # base64 padding has "=" too
+        try:
+            pairs.append((name.lower(), base64.b64decode(encoded, validate=True)))
+        except binascii.Error:
+            pairs.append((name.lower(), None))
+    return pairs
+
+
+def _check_digests(digests: Iterable[tuple[str, bytes | None]], body: bytes) -> None:
+    """Every digest we can compute must match the body, and there must be one."""
+    checked = False
+    for name, expected in digests:
+        hash_name = _HASHES.get(name)
+        if hash_name is None:
+            continue
+        if expected != hashlib.new(hash_name, body).digest():
+            raise SignatureError("Digest does not match body")
+        checked = True
+    if not checked:
+        raise SignatureError("unsupported Digest algorithm")
+
+
+def _algorithms_for(parsed: ParsedSignature, key: PublicKey) -> tuple[str, ...]:
+    """The RFC 9421 algorithm names to try: the declared one, or the key's."""
+    declared = parsed.algorithm
+    if declared == "rsa-sha256":
+        return ("rsa-v1_5-sha256",)
+    if declared is not None and declared != "hs2019":
+        return (declared,)
+    if isinstance(key, rsa.RSAPublicKey):
+        if parsed.scheme == "rfc9421":
+            # Without `alg` RFC 9421 leaves both RSA schemes open (its own
+            # examples sign with PSS and no `alg`); PKCS#1 v1.5 is the common one.
+            return ("rsa-v1_5-sha256", "rsa-pss-sha512")
+        return ("rsa-v1_5-sha256",)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ("ed25519",)
+    if parsed.scheme == "rfc9421":
+        return ("ecdsa-p256-sha256",)
+    raise SignatureError("algorithm does not match key type")
+
+
+# --- signing --------------------------------------------------------------
+
+
+def sign_request(
+    method: str,
+    url: str,
+    *,
+    key_id: str,
+    private_key: PrivateKey,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Sign a request with draft-cavage-12 `rsa-sha256`, the way Mastodon expects.
+
+    Returns every header to send: `headers` plus Host, Date, Digest (when there
+    is a body, even empty) and Signature. Content-Type is signed when given.
+    """
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise TypeError("sign_request signs rsa-sha256 and needs an RSA private key")
+    parts = urlsplit(url)
+    out = {k: v for k, v in headers.items() if k.lower() not in _SET_BY_SIGNER} if headers else {}
+    host = without_default_port(parts.netloc.rpartition("@")[2], parts.scheme)
+    date = format_datetime(_aware(now or datetime.now(UTC)).astimezone(UTC), usegmt=True)
+    out["Host"] = host
+    out["Date"] = date
+    names = "(request-target) host date"
+    text = (
+        f"(request-target): {method.lower()} {_request_target(parts)}\nhost: {host}\ndate: {date}"
+    )
+    if body is not None:
+        digest = digest_header(body)
+        out["Digest"] = digest
+        names += " digest"
+        text += f"\ndigest: {digest}"
+        content_type = next((v for k, v in out.items() if k.lower() == "content-type"), None)
+        if content_type is not None:
+            names += " content-type"
+            text += "\ncontent-type: " + content_type.strip(" \t")
+    signature = private_key.sign(wire_bytes(text), padding.PKCS1v15(), hashes.SHA256())
+    out["Signature"] = (
+        f'keyId="{key_id}",algorithm="rsa-sha256",headers="{names}",'
+        f'signature="{base64.b64encode(signature).decode("ascii")}"'
+    )
+    return out
+
+
+def digest_header(body: bytes) -> str:
+    """The RFC 3230 `Digest` value Mastodon checks: `SHA-256=<base64>`."""
+    return "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+
+
+def cavage_signing_string(
+    method: str,
+    url_or_path: str,
+    headers: Mapping[str, str],
+    covered: Sequence[str],
+    *,
+    created: int | None = None,
+    expires: int | None = None,
+) -> str:
+    """The draft-cavage-12 signing string for `covered` (header names, any case).
+
+    `created` / `expires` are the signature parameters, needed only when
+    `(created)` / `(expires)` are covered.
+    """
+    target = url_or_path if url_or_path.startswith("/") else _request_target(urlsplit(url_or_path))
+    names = [name.lower() for name in covered]
+    return _cavage_string(method, target, _lower_headers(headers), names, created, expires)
+
+
+def _cavage_string(
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    covered: Sequence[str],
+    created: int | None,
+    expires: int | None,
+) -> str:
+    lines = []
+    for name in covered:
+        if name == "(request-target)":
+            value: str | int | None = f"{method.lower()} {target}"
+        elif name == "(created)":
+            value = created
+        elif name == "(expires)":
+            value = expires
+        else:
+            value = headers.get(name)
+        if value is None:
+            raise SignatureError(f"missing covered header {name[:40]!r}")
+        lines.append(f"{name}: {value}")
+    return "\n".join(lines)
+
+
+# --- small helpers --------------------------------------------------------
+
+
+def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    # Both specs trim values and join repeated fields with ", " (starlette's
+    # Headers.items() yields each repeated field separately).
+    lower: dict[str, str] = {}
+    for name, value in headers.items():
+        key, value = name.lower(), value.strip(" \t")
+        lower[key] = f"{lower[key]}, {value}" if key in lower else value
+    return lower
+
+
+def _request_target(parts: SplitResult) -> str:
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+def _cavage_params(value: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    pos = 0
+    while pos < len(value):
+        m = _CAVAGE_PARAM.match(value, pos)
+        if m is None:
+            raise SignatureError("malformed Signature header")
+        params[m[1].lower()] = m[2] if m[2] is not None else m[3]
+        pos = m.end()
+    return params
+
+
+def _cavage_int(params: Mapping[str, str], name: str) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise SignatureError(f"malformed {name} parameter")
+    return int(value)
+
+
+def _b64decode(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise SignatureError("malformed signature") from None
+
+
+def _parse_http_date(value: str | None) -> datetime:
+    if value is None:
+        raise SignatureError("missing Date header")
+    try:
+        date = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        raise SignatureError("malformed Date header") from None
+    return _aware(date)
+
+
+def _aware(moment: datetime) -> datetime:
+    # Naive datetimes are taken as UTC rather than local time.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
