@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from importlib import metadata
 
-from core import accounts
+from core import accounts, workers
 from core.services import Services
 from core.settings import Settings
 from core.urls import Urls
+from federation.client import ClientConfig, HttpClient
 from storage import embedded, migrate
 from storage.pool import create_pool
 
 log = logging.getLogger("shoal")
+
+
+def user_agent(settings: Settings) -> str:
+    try:
+        version = metadata.version("shoal")
+    except metadata.PackageNotFoundError:
+        version = "0.0.0"
+    return f"Shoal/{version} (+{settings.base_url}/)"
 
 
 async def database_url(settings: Settings) -> tuple[str, embedded.EmbeddedServer | None]:
@@ -24,21 +34,28 @@ async def database_url(settings: Settings) -> tuple[str, embedded.EmbeddedServer
 
 
 async def start(settings: Settings, *, migrate_schema: bool = True) -> Services:
+    """Open everything a process needs; with ``settings.workers``, start the workers too."""
     url, server = await database_url(settings)
     try:
-        pool = await create_pool(url)
+        pool = await create_pool(url, max_size=max(10, settings.delivery_concurrency // 2))
     except BaseException:
         if server is not None:
             embedded.release(server)
         raise
-    services = Services(settings=settings, pool=pool, urls=Urls(settings.base_url), embedded=server)
+    http = HttpClient(ClientConfig(user_agent=user_agent(settings), allow_private=settings.dev))
+    services = Services(
+        settings=settings, pool=pool, urls=Urls(settings.base_url), http=http, embedded=server
+    )
     try:
+        await http.start()
         if migrate_schema:
             async with pool.acquire() as con:
                 applied = await migrate.apply(con)
             for name in applied:
                 log.info("applied migration %s", name)
         await accounts.ensure_instance_actors(pool, settings, services.urls)
+        if settings.workers:
+            await workers.start(services)
     except BaseException:
         await stop(services)
         raise
@@ -46,6 +63,8 @@ async def start(settings: Settings, *, migrate_schema: bool = True) -> Services:
 
 
 async def stop(services: Services) -> None:
+    await workers.stop(services)
+    await services.http.close()
     await services.pool.close()
     if services.embedded is not None:
         await asyncio.to_thread(embedded.release, services.embedded)

@@ -51,6 +51,9 @@ class Settings:
     # Multiplies every delivery/inbox retry delay; tests compress the schedule with 0.001.
     retry_scale: float = 1.0
     delivery_concurrency: int = 32
+    # How long a claimed queue row stays reserved for the worker that claimed it; a worker
+    # that dies leaves rows that come due again after this (longer than any one request).
+    queue_lease: float = 60.0
     log_level: str = "info"
 
     @property
@@ -124,6 +127,8 @@ class Settings:
             found.append("signature max skew must be positive")
         if self.retry_scale <= 0:
             found.append("retry scale must be positive")
+        if self.queue_lease <= 0:
+            found.append("queue lease must be positive")
         if self.delivery_concurrency < 1:
             found.append("delivery concurrency must be at least 1")
         if self.log_level not in ("debug", "info", "warning", "error"):

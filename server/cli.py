@@ -144,9 +144,12 @@ async def _start(settings: Settings) -> Services:
         raise
 
 
-def _run_with(settings: Settings, job: Callable[[Services], Awaitable[int]]) -> int:
+def _run_with(
+    settings: Settings, job: Callable[[Services], Awaitable[int]], *, workers: bool = False
+) -> int:
     async def main() -> int:
-        services = await _start(settings)
+        # One-shot commands never run the queues; `shoal worker` starts them itself.
+        services = await _start(settings.replace(workers=workers))
         try:
             return await job(services)
         except ShoalError as exc:
@@ -332,7 +335,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if command == "serve":
         return _serve(settings)
     if command == "worker":
-        return _run_with(settings, _worker)
+        return _run_with(settings, _worker, workers=True)
     if command == "migrate":
         return _run_with(settings, _report_migrations)
     if command == "user":

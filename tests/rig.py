@@ -13,7 +13,7 @@ import itertools
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,20 @@ async def stop_cluster(cluster: Cluster) -> None:
         await asyncio.to_thread(embedded.release, cluster.server)
 
 
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, what: str = "condition"
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -149,11 +163,15 @@ class Instance:
 
 
 @contextlib.asynccontextmanager
-async def running_instance(cluster: Cluster, **extra: Any) -> AsyncIterator[Instance]:
-    """A fresh database and a real uvicorn server for it on 127.0.0.1:<free port>."""
-    name = await cluster.create_database()
+async def running_instance(
+    cluster: Cluster, *, database: str | None = None, port: int = 0, **extra: Any
+) -> AsyncIterator[Instance]:
+    """A real uvicorn server on 127.0.0.1 (a free port unless given) for a fresh database
+    (or the named one, which is then kept: a test may stop and start an instance)."""
+    name = database or await cluster.create_database()
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = int(sock.getsockname()[1])
     settings = make_settings(
         cluster.url(name), domain=f"127.0.0.1:{port}", host="127.0.0.1", port=port, **extra
@@ -177,4 +195,5 @@ async def running_instance(cluster: Cluster, **extra: Any) -> AsyncIterator[Inst
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=15)
         sock.close()
-        await cluster.drop_database(name)
+        if database is None:
+            await cluster.drop_database(name)

@@ -1,0 +1,162 @@
+"""The inbox queue: verified activities waiting to be applied, deduplicated by their id.
+
+A worker claims due rows with ``FOR UPDATE SKIP LOCKED`` and pushes ``next_attempt_at``
+forward as a lease (counting the attempt), so a worker that dies mid-batch leaves rows
+that simply come due again. Recording a new row NOTIFYs ``CHANNEL``, which
+``wakeups`` turns into an ``asyncio.Event`` for the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+
+from storage.pool import Conn, Pool, PoolError
+
+CHANNEL: Final = "shoal_inbox"
+STATES: Final = ("queued", "done", "ignored", "failed")
+# Final states a worker may set; "queued" rows only move through ``schedule_retry``.
+_FINAL_STATES: Final = frozenset({"done", "ignored", "failed"})
+_MAX_ERROR_CHARS: Final = 500
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    id: int
+    activity_uri: str
+    actor_uri: str
+    type: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int  # claims so far, this one included once claimed
+    next_attempt_at: datetime
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+_COLUMNS = ", ".join(f.name for f in dataclasses.fields(InboxItem))
+
+
+def _item(record: asyncpg.Record) -> InboxItem:
+    return InboxItem(**dict(record))
+
+
+async def record(
+    con: Conn, activity_uri: str, actor_uri: str, type: str, payload: dict[str, Any]
+) -> bool:
+    """Queue an activity; False when its id was seen before (a replay is a no-op).
+
+    A new row also NOTIFYs the workers; inside a transaction the notification leaves at
+    commit, so a worker never wakes up before the row is visible.
+    """
+    inserted = await con.fetchval(
+        """WITH added AS (
+               INSERT INTO inbox_items (activity_uri, actor_uri, type, payload)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (activity_uri) DO NOTHING
+               RETURNING id)
+           SELECT count(pg_notify($5, '')) FROM added""",
+        activity_uri,
+        actor_uri,
+        type,
+        payload,
+        CHANNEL,
+    )
+    return bool(inserted)
+
+
+async def get_by_uri(con: Conn, activity_uri: str) -> InboxItem | None:
+    found = await con.fetchrow(
+        f"SELECT {_COLUMNS} FROM inbox_items WHERE activity_uri = $1", activity_uri
+    )
+    return None if found is None else _item(found)
+
+
+async def claim_due(con: Conn, *, limit: int, lease_seconds: float) -> list[InboxItem]:
+    """Reserve up to ``limit`` due rows for ``lease_seconds``, oldest received first."""
+    records = await con.fetch(
+        f"""WITH due AS (
+                SELECT id FROM inbox_items
+                WHERE state = 'queued' AND next_attempt_at <= now()
+                ORDER BY id
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED)
+            UPDATE inbox_items i
+            SET next_attempt_at = now() + make_interval(secs => $2), attempts = attempts + 1
+            FROM due WHERE i.id = due.id
+            RETURNING {", ".join("i." + f.name for f in dataclasses.fields(InboxItem))}""",
+        limit,
+        lease_seconds,
+    )
+    # UPDATE … RETURNING has no defined order; ids grow with reception time.
+    return sorted((_item(r) for r in records), key=lambda item: item.id)
+
+
+async def release(con: Conn, ids: Sequence[int]) -> None:
+    """Give claimed rows back unprocessed: due now, and the claim not counted."""
+    await con.execute(
+        """UPDATE inbox_items
+           SET next_attempt_at = now(), attempts = greatest(attempts - 1, 0)
+           WHERE id = any($1::bigint[]) AND state = 'queued'""",
+        list(ids),
+    )
+
+
+async def mark(con: Conn, id: int, state: str, error: str | None = None) -> None:
+    """Finish a row as done, ignored or failed."""
+    if state not in _FINAL_STATES:
+        raise ValueError(f"cannot mark an inbox item {state!r}")
+    await con.execute(
+        """UPDATE inbox_items SET state = $2, last_error = $3, processed_at = now()
+           WHERE id = $1""",
+        id,
+        state,
+        None if error is None else error[:_MAX_ERROR_CHARS],
+    )
+
+
+async def schedule_retry(con: Conn, id: int, *, delay_seconds: float, error: str) -> None:
+    await con.execute(
+        """UPDATE inbox_items
+           SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
+           WHERE id = $1 AND state = 'queued'""",
+        id,
+        delay_seconds,
+        error[:_MAX_ERROR_CHARS],
+    )
+
+
+async def counts(con: Conn) -> dict[str, int]:
+    """How many rows are in each state (every state present, zero included)."""
+    records = await con.fetch("SELECT state, count(*) AS n FROM inbox_items GROUP BY state")
+    found = {r["state"]: int(r["n"]) for r in records}
+    return {state: found.get(state, 0) for state in STATES}
+
+
+@contextlib.asynccontextmanager
+async def wakeups(pool: Pool) -> AsyncIterator[asyncio.Event]:
+    """Hold one pool connection LISTENing on ``CHANNEL``; the event is set on each NOTIFY.
+
+    The caller clears the event before looking for work. If the connection breaks the
+    event simply stops firing: workers poll as well, so nothing is lost but latency.
+    """
+    event = asyncio.Event()
+
+    def on_notify(*_: object) -> None:
+        event.set()
+
+    async with pool.acquire() as con:
+        await con.add_listener(CHANNEL, on_notify)
+        try:
+            yield event
+        finally:
+            with contextlib.suppress(*PoolError):
+                await con.remove_listener(CHANNEL, on_notify)
