@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core import ap_render, delivery, remote, remote_objects
+from core import ap_render, delivery, events, remote, remote_objects
 from core.services import Services
 from federation import vocab
 from federation.vocab import Activity
@@ -76,6 +76,12 @@ async def _on_follow(services: Services, activity: Activity, sender: ActorRow) -
         )
         if row.accepted:
             await _respond(services, con, target, sender, activity, "Accept")
+        await events.notify(
+            con,
+            recipient_id=target.id,
+            from_actor_id=sender.id,
+            type="follow" if row.accepted else "follow_request",
+        )
     return Outcome.DONE
 
 
@@ -150,6 +156,7 @@ async def _on_undo(services: Services, activity: Activity, sender: ActorRow) -> 
             boost = await statuses.get_by_uri(con, inner_id)
             if boost is not None and boost.actor_id == sender.id and boost.reblog_of_id:
                 await statuses.delete(con, boost.id)
+                await events.status_deleted(con, boost.id, boost.actor_id)
                 return Outcome.DONE
         if inner_type in ("Like", None):
             if await follows.remove_favourite(con, actor_id=sender.id, uri=inner_id):
@@ -188,7 +195,8 @@ async def _on_update(services: Services, activity: Activity, sender: ActorRow) -
         existing = await statuses.get_by_uri(con, obj.id)
         if existing is None or existing.actor_id != sender.id:
             return Outcome.IGNORED
-        await remote_objects.update_object(con, existing, obj)
+        updated = await remote_objects.update_object(con, existing, obj)
+        await events.status_updated(con, updated)
     return Outcome.DONE
 
 
@@ -207,6 +215,7 @@ async def _on_delete(services: Services, activity: Activity, sender: ActorRow) -
             return Outcome.IGNORED
         if existing is not None:
             await statuses.delete(con, existing.id)
+            await events.status_deleted(con, existing.id, existing.actor_id)
         # Remembered even when we never had it: a late Create must not revive it.
         await statuses.add_tombstone(con, object_id, actor_uri=sender.uri, former_type=None)
     return Outcome.DONE
@@ -229,7 +238,7 @@ async def _on_announce(services: Services, activity: Activity, sender: ActorRow)
     async with services.pool.acquire() as con, con.transaction():
         if await statuses.get_reblog(con, sender.id, original.id) is not None:
             return Outcome.IGNORED
-        await statuses.insert(
+        boost = await statuses.insert(
             con,
             {
                 "uri": activity.id,
@@ -243,6 +252,16 @@ async def _on_announce(services: Services, activity: Activity, sender: ActorRow)
             },
             id_at=activity.published,
         )
+        if boost is not None:
+            await events.status_created(con, boost)
+            if original.local:
+                await events.notify(
+                    con,
+                    recipient_id=original.actor_id,
+                    from_actor_id=sender.id,
+                    type="reblog",
+                    status_id=original.id,
+                )
     return Outcome.DONE
 
 
@@ -254,6 +273,14 @@ async def _on_like(services: Services, activity: Activity, sender: ActorRow) -> 
         added = await follows.add_favourite(
             con, uri=activity.id, actor_id=sender.id, status_id=liked.id
         )
+        if added and liked.local:
+            await events.notify(
+                con,
+                recipient_id=liked.actor_id,
+                from_actor_id=sender.id,
+                type="favourite",
+                status_id=liked.id,
+            )
     return Outcome.DONE if added else Outcome.IGNORED
 
 

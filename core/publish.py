@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core import ap_render, delivery, remote
+from core import ap_render, delivery, events, remote
 from core.errors import Forbidden, Unprocessable
 from core.services import Services
 from federation import content, vocab
@@ -97,6 +97,24 @@ async def publish_note(services: Services, author: ActorRow, draft: Draft) -> St
         assert status is not None
         await statuses.add_mentions(con, status.id, [a.id for a in mentioned])
         await statuses.replace_tags(con, status.id, list(rendered.hashtags))
+        await events.status_created(con, status)
+        for actor in mentioned:
+            if actor.local:
+                await events.notify(
+                    con,
+                    recipient_id=actor.id,
+                    from_actor_id=author.id,
+                    type="mention",
+                    status_id=status.id,
+                )
+        for follower_id in await follows.notifying_follower_ids(con, author.id):
+            await events.notify(
+                con,
+                recipient_id=follower_id,
+                from_actor_id=author.id,
+                type="status",
+                status_id=status.id,
+            )
         note = ap_render.note_document(
             status,
             author,
@@ -175,7 +193,7 @@ async def _group_announce(
     original = await statuses.get_by_uri(con, note["id"])
     assert original is not None
     # The boost is a status of the group's, so its local followers see it too.
-    await statuses.insert(
+    boost = await statuses.insert(
         con,
         {
             "uri": plain_uri,
@@ -186,6 +204,8 @@ async def _group_announce(
             "audience": group.uri,
         },
     )
+    if boost is not None:
+        await events.status_created(con, boost)
     await delivery.enqueue_activity(
         con,
         actor_id=group.id,
@@ -220,6 +240,7 @@ async def delete_status(services: Services, author: ActorRow, status: StatusRow)
             [a.uri for a in mentioned],
         )
         await statuses.delete(con, status.id)
+        await events.status_deleted(con, status.id, author.id)
         await statuses.add_tombstone(con, status.uri, actor_uri=author.uri, former_type="Note")
         activity_id = await next_id(con)
         activity = vocab.build_delete(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import delivery
+from core import delivery, events
 from core.errors import Unprocessable
 from core.services import Services
 from federation import vocab
@@ -29,13 +29,20 @@ async def follow(services: Services, follower: ActorRow, target: ActorRow) -> Fo
         activity_id = await next_id(con)
         uri = urls.activity(follower.username, activity_id, "follow")
         if target.local:
-            return await follows.upsert(
+            row = await follows.upsert(
                 con,
                 uri=uri,
                 follower_id=follower.id,
                 followee_id=target.id,
                 accepted=not target.manually_approves_followers,
             )
+            await events.notify(
+                con,
+                recipient_id=target.id,
+                from_actor_id=follower.id,
+                type="follow" if row.accepted else "follow_request",
+            )
+            return row
         row = await follows.upsert(
             con, uri=uri, follower_id=follower.id, followee_id=target.id, accepted=False
         )

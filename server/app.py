@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from core import runtime
 from core.services import Services
 from core.settings import Settings
-from server import activitypub, errors, inbox, pages, wellknown
+from server import activitypub, api, errors, inbox, pages, wellknown
 from server.templating import make_templates
 
 
@@ -32,7 +32,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             await runtime.stop(started)
 
     app = Starlette(
-        routes=[*wellknown.ROUTES, *inbox.ROUTES, *activitypub.ROUTES, *pages.ROUTES],
+        routes=[
+            *wellknown.ROUTES,
+            *inbox.ROUTES,
+            *api.ROUTES,
+            *activitypub.ROUTES,
+            *pages.ROUTES,
+        ],
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
     )

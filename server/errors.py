@@ -13,7 +13,15 @@ from server.templating import render_page
 
 log = logging.getLogger("shoal.http")
 
-_JSON_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/nodeinfo/", "/healthz", "/inbox")
+_JSON_PREFIXES = (
+    "/api/",
+    "/oauth/token",
+    "/oauth/revoke",
+    "/.well-known/",
+    "/nodeinfo/",
+    "/healthz",
+    "/inbox",
+)
 
 
 def wants_json(request: Request) -> bool:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import struct
+import zlib
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,4 +41,32 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
 
-ROUTES = [Route("/", home), Route("/healthz", healthz)]
+@functools.cache
+def _placeholder_png() -> bytes:
+    """A 1x1 grey PNG: the avatar and header of accounts that have none (apps need a URL)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit greyscale
+    pixels = zlib.compress(b"\x00\xb0")  # filter byte, one grey pixel
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+async def placeholder_image(request: Request) -> Response:
+    return Response(
+        _placeholder_png(),
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+ROUTES = [
+    Route("/", home),
+    Route("/healthz", healthz),
+    Route("/avatars/original/missing.png", placeholder_image),
+    Route("/headers/original/missing.png", placeholder_image),
+]

@@ -182,3 +182,13 @@ async def count_favourites(con: Conn, status_id: int) -> int:
     return int(
         await con.fetchval("SELECT count(*) FROM favourites WHERE status_id = $1", status_id)
     )
+
+
+async def notifying_follower_ids(con: Conn, followee_id: int) -> list[int]:
+    """Local followers who asked to be notified of every post (Mastodon's bell)."""
+    rows = await con.fetch(
+        """SELECT f.follower_id FROM follows f JOIN actors a ON a.id = f.follower_id
+           WHERE f.followee_id = $1 AND f.state = 'accepted' AND f.notify AND a.local""",
+        followee_id,
+    )
+    return [r["follower_id"] for r in rows]

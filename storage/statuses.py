@@ -203,3 +203,8 @@ async def local_group_reblogs(con: Conn, status_id: int) -> list[int]:
 
 async def next_id(con: Conn) -> int:
     return int(await con.fetchval("SELECT shoal_id()"))
+
+
+async def get_many(con: Conn, status_ids: Sequence[int]) -> dict[int, StatusRow]:
+    records = await con.fetch(f"{_SELECT} WHERE id = any($1::bigint[])", list(set(status_ids)))
+    return {r["id"]: StatusRow(**dict(r)) for r in records}

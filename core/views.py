@@ -1,0 +1,105 @@
+"""What the client API shows of statuses and accounts, loaded a page at a time.
+
+``status_views`` turns a page of rows into everything the entities need with a fixed
+number of queries, whatever the page size: authors, boosted originals, counts, the
+viewer's own flags, mentions and tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.services import Services
+from storage import actors, statuses, views
+from storage.actors import ActorRow
+from storage.pool import Conn
+from storage.statuses import StatusRow
+from storage.views import AccountCounts, StatusCounts, ViewerFlags
+
+NO_COUNTS = StatusCounts(0, 0, 0)
+NO_FLAGS = ViewerFlags(False, False, False, False)
+NO_ACCOUNT_COUNTS = AccountCounts(0, 0, 0, None)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    actor: ActorRow
+    counts: AccountCounts
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    status: StatusRow
+    author: AccountView
+    reblog: StatusView | None
+    mentions: list[ActorRow]
+    tags: list[str]
+    counts: StatusCounts
+    flags: ViewerFlags
+    in_reply_to_account_id: int | None
+    # Only the author sees whether a status of theirs is pinned.
+    viewer_is_author: bool
+
+
+async def account_views(con: Conn, actor_rows: Sequence[ActorRow]) -> list[AccountView]:
+    counts = await views.account_counts(con, [a.id for a in actor_rows])
+    return [AccountView(a, counts.get(a.id, NO_ACCOUNT_COUNTS)) for a in actor_rows]
+
+
+async def account_view(services: Services, actor: ActorRow) -> AccountView:
+    async with services.pool.acquire() as con:
+        return (await account_views(con, [actor]))[0]
+
+
+async def status_views(
+    services: Services, viewer: ActorRow | None, rows: Sequence[StatusRow]
+) -> list[StatusView]:
+    if not rows:
+        return []
+    async with services.pool.acquire() as con:
+        return await load_status_views(con, viewer, rows)
+
+
+async def load_status_views(
+    con: Conn, viewer: ActorRow | None, rows: Sequence[StatusRow]
+) -> list[StatusView]:
+    reblog_ids = [r.reblog_of_id for r in rows if r.reblog_of_id is not None]
+    originals = await statuses.get_many(con, reblog_ids) if reblog_ids else {}
+    every = [*rows, *originals.values()]
+    ids = [s.id for s in every]
+    author_rows = await actors.get_many(con, list({s.actor_id for s in every}))
+    mention_ids = await views.mentions(con, ids)
+    mentioned = await actors.get_many(
+        con, list({a for found in mention_ids.values() for a in found})
+    )
+    author_counts = await views.account_counts(con, list(author_rows))
+    counts = await views.status_counts(con, ids)
+    flags = await views.viewer_flags(con, viewer.id, ids) if viewer else {}
+    tag_map = await views.tags(con, ids)
+    reply_authors = await views.reply_authors(con, [s.id for s in every if s.in_reply_to_id])
+
+    def build(row: StatusRow) -> StatusView | None:
+        author = author_rows.get(row.actor_id)
+        if author is None:
+            return None
+        reblog = None
+        if row.reblog_of_id is not None:
+            original = originals.get(row.reblog_of_id)
+            reblog = build(original) if original is not None else None
+            if reblog is None:
+                return None  # the boosted status is gone: so is the boost
+        return StatusView(
+            status=row,
+            author=AccountView(author, author_counts.get(author.id, NO_ACCOUNT_COUNTS)),
+            reblog=reblog,
+            mentions=[mentioned[a] for a in mention_ids.get(row.id, []) if a in mentioned],
+            tags=tag_map.get(row.id, []),
+            counts=counts.get(row.id, NO_COUNTS),
+            flags=flags.get(row.id, NO_FLAGS),
+            in_reply_to_account_id=reply_authors.get(row.id),
+            viewer_is_author=viewer is not None and viewer.id == row.actor_id,
+        )
+
+    built = [build(r) for r in rows]
+    return [v for v in built if v is not None]
