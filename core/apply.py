@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from core import ap_render, delivery, events, remote, remote_objects
@@ -109,6 +110,8 @@ async def _respond(
 
 async def _our_follow(con: Conn, activity: Activity, sender: ActorRow) -> FollowRow | None:
     """The follow of ours that an Accept/Reject from ``sender`` answers."""
+    if isinstance(activity.object, Activity) and activity.object.type != "Follow":
+        return None  # an answer to something else (a Join, later): not about follows
     row = await follows.get_by_uri(con, activity.object_id or "")
     if row is None and isinstance(activity.object, Activity):
         follower = await actors.get_by_uri(con, activity.object.actor)
@@ -204,7 +207,8 @@ async def _on_delete(services: Services, activity: Activity, sender: ActorRow) -
     object_id = activity.object_id or ""
     async with services.pool.acquire() as con, con.transaction():
         if object_id == sender.uri:
-            await statuses.delete_by_actor(con, sender.id)
+            for status_id in await statuses.delete_by_actor(con, sender.id):
+                await events.status_deleted(con, status_id, sender.id)
             await follows.delete_involving(con, sender.id)
             await actors.mark_deleted(con, sender.id)
             return Outcome.DONE
@@ -235,6 +239,11 @@ async def _on_announce(services: Services, activity: Activity, sender: ActorRow)
     original = await remote_objects.resolve_status(services, activity.object_id)
     if original is None or original.reblog_of_id is not None:
         return Outcome.IGNORED
+    if original.visibility not in ("public", "unlisted") and original.actor_id != sender.id:
+        # As Mastodon: a boost of someone's followers-only or direct post would show it
+        # to the booster's followers.
+        return Outcome.IGNORED
+    now = datetime.now(UTC)
     async with services.pool.acquire() as con, con.transaction():
         if await statuses.get_reblog(con, sender.id, original.id) is not None:
             return Outcome.IGNORED
@@ -250,7 +259,8 @@ async def _on_announce(services: Services, activity: Activity, sender: ActorRow)
                 "reblog_of_id": original.id,
                 "audience": activity.audience[0] if activity.audience else None,
             },
-            id_at=activity.published,
+            # Like a post's: a date in the future would pin the boost atop timelines.
+            id_at=min(activity.published or now, now),
         )
         if boost is not None:
             await events.status_created(con, boost)

@@ -50,6 +50,9 @@ async def store_object(
         raise NotStorable(f"{obj.type} is not shown as a status")
     if obj.attributed_to is not None and obj.attributed_to != author.uri:
         raise NotStorable("object is not attributed to its sender")
+    if not same_origin(obj.id, author.uri):
+        # Else anyone could claim another server's id (and block the real post's Create).
+        raise NotStorable("object is not on its author's server")
     existing = await statuses.get_by_uri(con, obj.id)
     if existing is not None:
         return existing

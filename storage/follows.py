@@ -94,7 +94,10 @@ async def delete(con: Conn, follower_id: int, followee_id: int) -> FollowRow | N
 
 
 async def delete_involving(con: Conn, actor_id: int) -> None:
+    """An actor is gone: its follows both ways, its favourites and what it notified go too."""
     await con.execute("DELETE FROM follows WHERE follower_id = $1 OR followee_id = $1", actor_id)
+    await con.execute("DELETE FROM favourites WHERE actor_id = $1", actor_id)
+    await con.execute("DELETE FROM notifications WHERE from_actor_id = $1", actor_id)
 
 
 async def follower_inboxes(con: Conn, followee_id: int) -> list[str]:

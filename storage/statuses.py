@@ -118,9 +118,10 @@ async def delete(con: Conn, status_id: int) -> None:
     await con.execute("DELETE FROM statuses WHERE id = $1", status_id)
 
 
-async def delete_by_actor(con: Conn, actor_id: int) -> int:
-    result = await con.execute("DELETE FROM statuses WHERE actor_id = $1", actor_id)
-    return int(result.split()[-1])
+async def delete_by_actor(con: Conn, actor_id: int) -> list[int]:
+    """Remove every status of an actor; returns their ids (for streaming deletes)."""
+    rows = await con.fetch("DELETE FROM statuses WHERE actor_id = $1 RETURNING id", actor_id)
+    return [r["id"] for r in rows]
 
 
 async def link_replies(con: Conn, status: StatusRow) -> None:
