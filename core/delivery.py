@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -163,6 +165,11 @@ class _Worker:
         self.db_retry_at = 0.0
         self.listen_retry_at = 0.0
         self.last_flush = self.loop.time()
+        # Our own threads (started on first use), so that a fan-out never queues behind,
+        # or delays, other work sent to the default executor, like password hashing.
+        self.signing = ThreadPoolExecutor(
+            min(self.concurrency, os.cpu_count() or 1), thread_name_prefix="shoal-sign"
+        )
 
     def _wake(self) -> None:
         self.woken = True
@@ -192,6 +199,7 @@ class _Worker:
             for task in self.in_flight:
                 task.cancel()  # abandoned rows stay leased and come due again
             await asyncio.gather(*self.in_flight, return_exceptions=True)
+            self.signing.shutdown(wait=False, cancel_futures=True)
             await listener.close()
 
     async def _ensure_listener(self, listener: deliveries.Listener) -> None:
@@ -344,7 +352,7 @@ class _Worker:
             # RSA signing is most of a delivery's CPU and releases the GIL: on a thread it
             # runs beside the event loop, on another core when there is one.
             signed = await self.loop.run_in_executor(
-                None, signer, "POST", job.inbox_uri, {"Content-Type": AP_CONTENT_TYPE}, body
+                self.signing, signer, "POST", job.inbox_uri, {"Content-Type": AP_CONTENT_TYPE}, body
             )
             result = await self.services.http.post(
                 job.inbox_uri, body, sign=self._guarded(signer, start_by, job.inbox_uri, signed)

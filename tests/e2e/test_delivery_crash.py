@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -57,8 +57,7 @@ async def shoal_worker(database_url: str, log: Path) -> AsyncIterator[asyncio.su
         await asyncio.wait_for(process.wait(), 10)
 
 
-async def wait_until(condition: object, within: float, what: str) -> None:
-    assert callable(condition)
+async def wait_until(condition: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while not await condition():
         if time.monotonic() > deadline:

@@ -47,7 +47,7 @@ async def add_activity(
 ) -> activities.ActivityRow:
     activity_id = await activities.next_id(con)
     uri = f"{actor.uri}/activities/{activity_id}/{type.lower()}"
-    payload = {
+    payload: dict[str, Any] = {
         "@context": "https://www.w3.org/ns/activitystreams",
         "id": uri,
         "type": type,

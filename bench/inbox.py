@@ -1,0 +1,357 @@
+"""(c) Verified, durably queued inbox POSTs per second, against a bare Starlette endpoint.
+
+A real ``shoal serve`` (no workers: activities are verified and queued, not applied) and
+a bare Starlette JSON endpoint (``bench.bare``) run as child processes with the same
+uvicorn settings. The sender's actor and key are stored in Shoal's database beforehand,
+so no key is fetched; every request (a Create(Note) with its own id, HTTP-signed the way
+Mastodon signs) is built and signed before the clock starts. 32 concurrent senders on
+keep-alive connections then send the same requests to both servers, in alternating rounds
+so that a noisy neighbour hurts both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiohttp
+import orjson
+
+from bench import cpu
+from bench.common import (
+    TIMES,
+    VENV_BIN,
+    Child,
+    Cluster,
+    Figure,
+    free_port,
+    percentile,
+    wait_for_port,
+)
+from federation import keys, vocab
+from federation.signatures import sign_request
+from storage import actors
+from storage.pool import create_pool
+
+SENDER_DOMAIN = "sender.invalid"  # reserved TLD: nothing can ever be fetched from it
+SENDER = f"http://{SENDER_DOMAIN}/users/bench"
+CONCURRENCY = 32
+TARGET_RATIO = 0.45
+TARGET_P99_MS = 20.0
+
+Request = tuple[bytes, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    requests: int = 4000  # measured, per server
+    warmup: int = 300  # per server
+    rounds: int = 3  # measured requests are split into this many alternating rounds
+    timeout: float = 150.0  # seconds all the requests may take before we give up
+
+
+@dataclass(slots=True)
+class Run:
+    """Requests sent to one server, possibly over several rounds."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: int = 0
+    first_problem: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def ms(self, q: float) -> float:
+        return percentile(sorted(self.latencies), q) * 1000
+
+
+def _activity(n: int) -> bytes:
+    published = datetime.now(UTC)
+    note = vocab.build_note(
+        id=f"{SENDER}/statuses/{n}",
+        attributed_to=SENDER,
+        content_html=f"<p>Benchmark post number {n}: the co-op opens at nine on Saturday, "
+        "bring your own bags. Volunteers for the morning shift are welcome.</p>",
+        published=published,
+        to=[vocab.PUBLIC],
+        cc=[f"{SENDER}/followers"],
+        url=f"http://{SENDER_DOMAIN}/@bench/{n}",
+    )
+    create = vocab.build_create(SENDER, note, id=f"{SENDER}/statuses/{n}/activity")
+    return orjson.dumps(create)
+
+
+def presign(url: str, private_pem: str, count: int, start: int = 0) -> list[Request]:
+    """``count`` distinct signed Create(Note) POSTs; RSA signing releases the GIL, so the
+    work is spread over threads."""
+    private_key = keys.load_private_key(private_pem)
+    key_id = f"{SENDER}#main-key"
+
+    def one(n: int) -> Request:
+        body = _activity(n)
+        headers = sign_request(
+            "POST",
+            url,
+            key_id=key_id,
+            private_key=private_key,
+            body=body,
+            headers={"Content-Type": "application/activity+json"},
+        )
+        return body, headers
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(one, range(start, start + count), chunksize=64))
+
+
+async def send_all(
+    session: aiohttp.ClientSession, url: str, batch: Sequence[Request], run: Run
+) -> None:
+    """Send ``batch`` from ``CONCURRENCY`` senders; adds to ``run``."""
+    pending = iter(batch)
+
+    async def sender() -> None:
+        for body, headers in pending:
+            started = time.perf_counter()
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    reply = await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                run.errors += 1
+                run.first_problem = run.first_problem or f"{type(exc).__name__}: {exc}"
+                continue
+            run.latencies.append(time.perf_counter() - started)
+            run.statuses[status] += 1
+            if status != 202 and run.first_problem is None:
+                run.first_problem = f"HTTP {status}: {reply[:200].decode(errors='replace')}"
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
+    run.seconds += time.perf_counter() - started
+
+
+def _session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY, limit_per_host=CONCURRENCY)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=15),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+async def _store_sender(db_url: str, public_pem: str) -> None:
+    pool = await create_pool(db_url, max_size=1)
+    try:
+        async with pool.acquire() as con, con.transaction():
+            await actors.upsert_remote(
+                con,
+                {
+                    "uri": SENDER,
+                    "type": "Person",
+                    "username": "bench",
+                    "domain": SENDER_DOMAIN,
+                    "display_name": "Bench",
+                    "summary": "",
+                    "url": f"http://{SENDER_DOMAIN}/@bench",
+                    "inbox_uri": f"{SENDER}/inbox",
+                    "shared_inbox_uri": f"http://{SENDER_DOMAIN}/inbox",
+                    "outbox_uri": f"{SENDER}/outbox",
+                    "followers_uri": f"{SENDER}/followers",
+                    "following_uri": f"{SENDER}/following",
+                    "featured_uri": None,
+                    "icon_url": None,
+                    "image_url": None,
+                    "manually_approves_followers": False,
+                    "discoverable": True,
+                    "fields": [],
+                    "public_key_id": f"{SENDER}#main-key",
+                    "public_key_pem": public_pem,
+                    "raw": None,
+                    "published_at": None,
+                    "deleted_at": None,
+                },
+            )
+    finally:
+        await pool.close()
+
+
+async def _queued_items(db_url: str) -> int:
+    pool = await create_pool(db_url, max_size=1)
+    try:
+        return int(await pool.fetchval("SELECT count(*) FROM inbox_items"))
+    finally:
+        await pool.close()
+
+
+async def run(cluster: Cluster, plan: Plan = Plan()) -> list[Figure]:
+    async with cluster.database("inbox") as db_url:
+        private_pem, public_pem = await asyncio.to_thread(keys.generate_rsa_keypair)
+        await _store_sender(db_url, public_pem)
+        shoal_port, bare_port = free_port(), free_port()
+        shoal_url = f"http://127.0.0.1:{shoal_port}/inbox"
+        # Signed while the servers start.
+        signing = asyncio.create_task(
+            asyncio.to_thread(presign, shoal_url, private_pem, plan.warmup + plan.requests)
+        )
+        children: list[Child] = []
+        try:
+            shoal = await Child.start("shoal", _shoal_command(db_url, shoal_port))
+            children.append(shoal)
+            bare = await Child.start(
+                "bare", [str(VENV_BIN / "python"), "-m", "bench.bare", str(bare_port)]
+            )
+            children.append(bare)
+            await wait_for_port(shoal, shoal_port)
+            await wait_for_port(bare, bare_port)
+            requests = await signing
+            shoal_readings = {
+                "server": cpu.process(shoal.process.pid),
+                "client": cpu.this_process(),
+            }
+            if cluster.pgdata is not None:
+                shoal_readings["postgres"] = cpu.postgres(cluster.pgdata)
+            shoal_meter = cpu.Meter(shoal_readings, others=cluster.others)
+            shoal_target = Target(shoal_url, requests, shoal_meter)
+            bare_target = Target(
+                f"http://127.0.0.1:{bare_port}/inbox",
+                # The same bytes, less the Host they were not addressed to.
+                [(body, {k: v for k, v in h.items() if k != "Host"}) for body, h in requests],
+                cpu.Meter({"server": cpu.process(bare.process.pid), "client": cpu.this_process()}),
+            )
+            await _measure(plan, shoal_target, bare_target)
+            for child in children:
+                child.check_alive()
+            queued = await _queued_items(db_url)
+        finally:
+            signing.cancel()
+            with contextlib.suppress(BaseException):
+                await signing
+            for child in reversed(children):
+                await child.stop()
+    return _figures(plan, shoal_target, bare_target, queued)
+
+
+def _shoal_command(db_url: str, port: int) -> list[str]:
+    return [
+        str(VENV_BIN / "shoal"),
+        "serve",
+        "--dev",
+        "--no-workers",  # verified and queued, not applied
+        f"--database-url={db_url}",
+        f"--domain=127.0.0.1:{port}",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--log-level=warning",
+    ]
+
+
+@dataclass(slots=True)
+class Target:
+    url: str
+    requests: Sequence[Request]
+    meter: cpu.Meter
+    run: Run = field(default_factory=Run)
+    round_rates: list[float] = field(default_factory=list)
+
+    async def send(self, session: aiohttp.ClientSession, lo: int, hi: int) -> None:
+        count, seconds = self.run.count, self.run.seconds
+        self.meter.start()
+        try:
+            await send_all(session, self.url, self.requests[lo:hi], self.run)
+        finally:
+            self.meter.stop()
+        elapsed = self.run.seconds - seconds
+        self.round_rates.append((self.run.count - count) / elapsed if elapsed else 0.0)
+
+
+async def _measure(plan: Plan, shoal: Target, bare: Target) -> None:
+    try:
+        async with asyncio.timeout(plan.timeout):
+            await _measure_rounds(plan, shoal, bare)
+    except TimeoutError:
+        raise RuntimeError(f"the requests took longer than {plan.timeout:.0f} s") from None
+
+
+async def _measure_rounds(plan: Plan, shoal: Target, bare: Target) -> None:
+    async with _session() as shoal_session, _session() as bare_session:
+        warm = plan.warmup
+        await send_all(bare_session, bare.url, bare.requests[:warm], Run())
+        shoal_warm = Run()
+        await send_all(shoal_session, shoal.url, shoal.requests[:warm], shoal_warm)
+        if shoal_warm.statuses[202] != warm:
+            raise RuntimeError(f"Shoal refused the warm-up requests: {shoal_warm.first_problem}")
+        step = plan.requests // plan.rounds
+        for r in range(plan.rounds):
+            lo = warm + r * step
+            hi = warm + plan.requests if r == plan.rounds - 1 else lo + step
+            await bare.send(bare_session, lo, hi)
+            await shoal.send(shoal_session, lo, hi)
+
+
+def _figures(plan: Plan, shoal_target: Target, bare_target: Target, queued: int) -> list[Figure]:
+    shoal, bare = shoal_target.run, bare_target.run
+    ratio = shoal.rate / bare.rate if bare.rate else 0.0
+    expected = plan.warmup + plan.requests
+    valid = (
+        shoal.statuses[202] == plan.requests
+        and bare.statuses[202] == plan.requests
+        and queued == expected
+    )
+    rate = Figure(
+        "inbox",
+        f"{shoal.rate:,.0f} verified + queued POSTs/s = {ratio:.2f} {TIMES} bare Starlette "
+        f"({bare.rate:,.0f} POSTs/s)",
+        met=ratio >= TARGET_RATIO,
+        target=f"≥ {TARGET_RATIO}",
+        valid=valid,
+    )
+    p99 = shoal.ms(0.99)
+    latency = Figure(
+        "inbox p99",
+        f"{p99:.1f} ms at {CONCURRENCY} concurrent senders "
+        f"(p50 {shoal.ms(0.5):.1f} ms; bare Starlette p50 {bare.ms(0.5):.1f} ms, "
+        f"p99 {bare.ms(0.99):.1f} ms)",
+        met=p99 < TARGET_P99_MS,
+        target=f"< {TARGET_P99_MS:.0f} ms",
+        valid=valid,
+    )
+    rate.notes.append(
+        f"{plan.requests} signed Create(Note) POSTs per server after {plan.warmup} warm-up, "
+        f"{plan.rounds} alternating rounds (ratio by round: "
+        + ", ".join(
+            f"{s / b:.2f}" if b else "n/a"
+            for s, b in zip(shoal_target.round_rates, bare_target.round_rates, strict=True)
+        )
+        + "); Shoal answered "
+        + ", ".join(f"{n}{TIMES} {s}" for s, n in sorted(shoal.statuses.items()))
+        + f"; inbox_items rows: {queued}/{expected}"
+    )
+    s_meter, b_meter = shoal_target.meter, bare_target.meter
+    n_shoal, n_bare = shoal.count, bare.count
+    rate.notes.append(
+        f"CPU per POST: Shoal {cpu.ms(s_meter.per('server', n_shoal))} + PostgreSQL "
+        f"{cpu.ms(s_meter.per('postgres', n_shoal))}; bare Starlette "
+        f"{cpu.ms(b_meter.per('server', n_bare))}; load generator "
+        f"{cpu.ms(s_meter.per('client', n_shoal))} / {cpu.ms(b_meter.per('client', n_bare))}; "
+        f"while Shoal ran: {s_meter.load()}"
+    )
+    for name, r in (("Shoal", shoal), ("bare", bare)):
+        if r.errors or r.first_problem:
+            rate.notes.append(
+                f"{name}: {r.errors} transport errors; first problem: {r.first_problem}"
+            )
+    return [rate, latency]
