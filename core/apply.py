@@ -18,7 +18,7 @@ from core import ap_render, delivery, events, remote, remote_objects
 from core.services import Services
 from federation import vocab
 from federation.vocab import Activity
-from storage import actors, follows, statuses
+from storage import actors, follows, relations, statuses
 from storage.actors import ActorRow
 from storage.follows import FollowRow
 from storage.pool import Conn
@@ -161,6 +161,10 @@ async def _on_undo(services: Services, activity: Activity, sender: ActorRow) -> 
                 await statuses.delete(con, boost.id)
                 await events.status_deleted(con, boost.id, boost.actor_id)
                 return Outcome.DONE
+        if inner_type == "Block" and isinstance(inner, Activity):
+            target = await actors.get_by_uri(con, inner.object_id or "")
+            if target is not None and await relations.remove_block(con, sender.id, target.id):
+                return Outcome.DONE
         if inner_type in ("Like", None):
             if await follows.remove_favourite(con, actor_id=sender.id, uri=inner_id):
                 return Outcome.DONE
@@ -275,6 +279,19 @@ async def _on_announce(services: Services, activity: Activity, sender: ActorRow)
     return Outcome.DONE
 
 
+async def _on_block(services: Services, activity: Activity, sender: ActorRow) -> Outcome:
+    """A remote actor blocks one of ours: follows end both ways, and the block is kept so
+    relationships show ``blocked_by``. (What our member sees of them is up to them.)"""
+    async with services.pool.acquire() as con, con.transaction():
+        target = await actors.get_by_uri(con, activity.object_id or "")
+        if target is None or not target.local:
+            return Outcome.IGNORED
+        await follows.delete(con, sender.id, target.id)
+        await follows.delete(con, target.id, sender.id)
+        await relations.add_block(con, uri=activity.id, actor_id=sender.id, target_id=target.id)
+    return Outcome.DONE
+
+
 async def _on_like(services: Services, activity: Activity, sender: ActorRow) -> Outcome:
     async with services.pool.acquire() as con, con.transaction():
         liked = await statuses.get_by_uri(con, activity.object_id or "")
@@ -304,4 +321,5 @@ _HANDLERS: dict[str, Handler] = {
     "Delete": _on_delete,
     "Announce": _on_announce,
     "Like": _on_like,
+    "Block": _on_block,
 }

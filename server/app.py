@@ -6,11 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from core import runtime
 from core.services import Services
 from core.settings import Settings
 from server import activitypub, api, errors, inbox, pages, wellknown
+from server.cors import ApiCORS
 from server.templating import make_templates
 
 
@@ -41,6 +43,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         ],
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
+        middleware=[Middleware(ApiCORS)],
     )
     app.state.settings = settings
     app.state.templates = make_templates()

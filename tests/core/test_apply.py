@@ -807,3 +807,24 @@ async def test_an_activity_by_someone_other_than_its_sender_is_ignored(
     assert await apply(services, create(alice, obj), bob) is Outcome.IGNORED
     assert await count(services, "SELECT count(*) FROM follows") == 0
     assert await status(services, obj["id"]) is None
+
+
+# --- Block -------------------------------------------------------------------------------
+
+
+async def test_block_ends_follows_both_ways_and_undo_lifts_it(
+    services: Services, alice: ActorRow, lena: ActorRow
+) -> None:
+    from storage import relations
+
+    follow = act("Follow", alice, lena.uri)
+    assert await apply(services, follow, alice) is Outcome.DONE
+    block = act("Block", alice, lena.uri)
+    assert await apply(services, block, alice) is Outcome.DONE
+    async with services.pool.acquire() as con:
+        assert await follows.get(con, alice.id, lena.id) is None
+        assert await relations.get_block(con, alice.id, lena.id) is not None
+    undo = act("Undo", alice, {k: v for k, v in block.items() if k != "@context"})
+    assert await apply(services, undo, alice) is Outcome.DONE
+    async with services.pool.acquire() as con:
+        assert await relations.get_block(con, alice.id, lena.id) is None

@@ -1,0 +1,37 @@
+"""CORS for the client API, so browser apps (Elk, Phanpy…) on other origins can use it.
+
+Only the API and the token endpoints: pages with forms (the consent page) stay
+same-origin. Tokens travel in the Authorization header, never in cookies, so a
+wildcard origin exposes nothing a script could not already send.
+"""
+
+from __future__ import annotations
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke", "/nodeinfo/")
+
+
+class ApiCORS:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept"],
+            expose_headers=[
+                "Link",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
+            max_age=86400,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIXES):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
