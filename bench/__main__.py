@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark and print its figures (ratios against limits
 measured in the same run, because the machines are shared and noisy).
 
-    python -m bench                   # rsa, delivery and inbox
+    python -m bench                   # rsa, delivery, inbox and timeline
     python -m bench delivery inbox    # some of them (delivery measures rsa too)
 
 Nothing is asserted: each figure is printed with its target and whether it was met. The
@@ -17,10 +17,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import delivery, inbox, rsa
+from bench import delivery, inbox, rsa, timeline
 from bench.common import Figure, cluster, emit, machine_header, run_loop
 
-PARTS = ("rsa", "delivery", "inbox")
+PARTS = ("rsa", "delivery", "inbox", "timeline")
 
 
 async def _run(parts: Sequence[str]) -> int:
@@ -37,18 +37,20 @@ async def _run(parts: Sequence[str]) -> int:
     if "rsa" in parts or "delivery" in parts:
         signing, figure = rsa.run()
         emit(figure)
-    if "delivery" in parts or "inbox" in parts:
+    if any(part in parts for part in ("delivery", "inbox", "timeline")):
         async with cluster() as pg:
             print(f"database:  PostgreSQL {pg.kind}", flush=True)
-            for part in ("delivery", "inbox"):
+            for part in ("delivery", "inbox", "timeline"):
                 if part not in parts:
                     continue
                 try:
                     if part == "delivery":
                         assert signing is not None
                         figures: list[Figure] = await delivery.run(pg, signing)
-                    else:
+                    elif part == "inbox":
                         figures = await inbox.run(pg)
+                    else:
+                        figures = await timeline.run(pg)
                 except Exception as exc:
                     print(f"{part + ':':<11}FAILED: {type(exc).__name__}: {exc}", flush=True)
                     ok = False

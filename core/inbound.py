@@ -2,16 +2,21 @@
 
 Nothing is applied here. The request is answered 202 as soon as the activity is safely
 queued (or recognised as a replay); the inbox worker does the real work later. Errors are
-``core.errors`` exceptions with a short reason the sending server can log.
+``core.errors`` exceptions with a short reason the sending server can log, or
+``Unavailable`` when the database cannot be reached (the sender should retry later).
+
+Concurrent requests share their commits (``InboxBatcher``): under load one INSERT and one
+NOTIFY queue many activities, instead of one transaction (and one pool connection) each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -28,8 +33,19 @@ from federation.signatures import (
 from federation.vocab import Activity, VocabError, parse_activity
 from storage import actors, domains, inbox
 from storage.actors import ActorRow
+from storage.pool import Conn, Pool, PoolError
 
 log = logging.getLogger("shoal.inbound")
+
+# One group commit stores at most this many activities, and past the first at most this
+# many bytes of them; the rest wait for the next one.
+BATCH_MAX_ITEMS: Final = 100
+BATCH_MAX_BYTES: Final = 4 * 1024 * 1024
+
+
+class Unavailable(Exception):
+    """The database could not be reached, or the process is stopping: the activity may
+    not be queued, and the sender should try again later (503; a replay is harmless)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +70,24 @@ async def receive(
     ``url`` is the URL the sender signed (our public scheme and the Host it addressed);
     ``recipient`` is the local username of a personal inbox, None for the shared one.
     """
+    try:
+        return await _receive(
+            services, method=method, url=url, headers=headers, body=body, recipient=recipient
+        )
+    except PoolError as exc:
+        log.warning("inbox: database unavailable: %s: %s", type(exc).__name__, exc)
+        raise Unavailable("the database is unavailable; try again later") from exc
+
+
+async def _receive(
+    services: Services,
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    recipient: str | None,
+) -> ReceiveResult:
     if recipient is not None:
         async with services.pool.acquire() as con:
             if await actors.get_local(con, recipient) is None:
@@ -70,11 +104,8 @@ async def receive(
         log.info("no key %s for %s: %s", parsed.key_id, activity.id, exc.reason)
         raise Unauthorized("could not fetch the signing key") from None
     _check_signer(signer, activity)
-    async with services.pool.acquire() as con, con.transaction():
-        recorded = await inbox.record(con, activity.id, activity.actor, activity.type, activity.raw)
-        if signer.domain is not None:
-            # A server that signs valid requests is up, whatever delivery concluded.
-            await domains.mark_available(con, signer.domain)
+    item = inbox.NewItem(activity.id, activity.actor, activity.type, activity.raw)
+    recorded = await _batcher(services).record(item, domain=signer.domain, size=len(body))
     return ReceiveResult(202, activity.id, recorded=recorded, signed_by=signer.uri)
 
 
@@ -167,3 +198,137 @@ def _domain(uri: str) -> str | None:
         return domain_of(uri)
     except RemoteError:
         return None
+
+
+# --- group commit -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    item: inbox.NewItem
+    domain: str | None  # the signer's host, known to be up; None for a local signer
+    size: int
+    answer: asyncio.Future[bool]
+
+
+class InboxBatcher:
+    """Queues verified activities for many requests at once: a group commit.
+
+    A request adds its activity and waits. One writer task at a time takes everything
+    waiting once it holds a connection (up to ``BATCH_MAX_ITEMS``), stores it with one
+    statement (one commit, one NOTIFY: ``storage.inbox.record_many``) and answers each
+    request: recorded, or a replay. It carries on while requests wait and ends when none
+    does, so nothing sleeps: an idle server stores the first activity at once, a busy one
+    shares each commit among the requests that arrived during the previous one. A request
+    is only answered after the commit, so its 202 still means the activity is durably
+    queued, and it is applied once since the queue dedupes by activity id. (A second
+    writer, overlapping commits, was measured slower: more, smaller commits whose fsyncs
+    did not overlap.)
+    """
+
+    def __init__(self, pool: Pool, on_queued: Callable[[], None]) -> None:
+        self._pool = pool
+        self._on_queued = on_queued  # called after a commit that queued something new
+        self._waiting: list[_Waiter] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, item: inbox.NewItem, *, domain: str | None, size: int) -> bool:
+        """Queue ``item``; False when its id was seen before. Raises ``BadRequest`` when
+        the database refuses its values, ``PoolError`` or ``Unavailable`` when the
+        database cannot be reached."""
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiter(item, domain, size, answer))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_while_waiting(), name="shoal-inbox")
+        # A request cancelled meanwhile leaves its activity to be queued all the same: the
+        # sender will retry it, and the retry is a replay.
+        return await answer
+
+    async def _write_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                await self._write_batch()
+        finally:
+            self._writer = None
+            # Only left when the task was cancelled (shutdown): nobody may wait forever.
+            left, self._waiting = self._waiting, []
+            _fail(left, Unavailable("the server is stopping"))
+
+    def _take(self) -> list[_Waiter]:
+        count = size = 0
+        for waiter in self._waiting:
+            if count == BATCH_MAX_ITEMS or (count and size + waiter.size > BATCH_MAX_BYTES):
+                break
+            count += 1
+            size += waiter.size
+        batch, self._waiting = self._waiting[:count], self._waiting[count:]
+        return batch
+
+    async def _write_batch(self) -> None:
+        batch: list[_Waiter] = []
+        try:
+            async with self._pool.acquire() as con:
+                # Taken once the connection is ours: what arrived meanwhile joins in.
+                batch = self._take()
+                outcomes = await _record(con, [w.item for w in batch])
+                for waiter, outcome in zip(batch, outcomes, strict=True):
+                    _settle(waiter, outcome)
+                if any(outcome is True for outcome in outcomes):
+                    self._on_queued()
+                # A server that signs valid requests is up, whatever delivery concluded.
+                hosts = {
+                    w.domain
+                    for w, outcome in zip(batch, outcomes, strict=True)
+                    if w.domain is not None and isinstance(outcome, bool)
+                }
+                await _mark_available(con, hosts)
+        except PoolError as exc:
+            _fail(batch, exc)
+        except asyncio.CancelledError:
+            _fail(batch, Unavailable("the server is stopping"))
+            raise
+        except Exception as exc:  # a bug: each request answers 500 and logs it
+            _fail(batch, exc)
+
+
+async def _record(con: Conn, items: Sequence[inbox.NewItem]) -> list[bool | Exception]:
+    """``record_many``, except that an item whose values the database refuses fails
+    alone (400), not the requests that happened to share its batch."""
+    try:
+        return list(await inbox.record_many(con, items))
+    except inbox.Unstorable as exc:
+        if len(items) == 1:
+            log.info("inbox: cannot store %s: %s", items[0].activity_uri, exc)
+            return [BadRequest("the activity cannot be stored")]
+    outcomes: list[bool | Exception] = []
+    for item in items:
+        outcomes.extend(await _record(con, [item]))
+    return outcomes
+
+
+async def _mark_available(con: Conn, hosts: set[str]) -> None:
+    # Not worth failing anything for: the activities are already committed.
+    try:
+        await domains.mark_all_available(con, hosts)
+    except PoolError as exc:
+        log.warning("inbox: could not mark %s available: %s", ", ".join(sorted(hosts)), exc)
+
+
+def _settle(waiter: _Waiter, outcome: bool | Exception) -> None:
+    if waiter.answer.done():  # its request was cancelled
+        return
+    if isinstance(outcome, Exception):
+        waiter.answer.set_exception(outcome)
+    else:
+        waiter.answer.set_result(outcome)
+
+
+def _fail(waiters: Sequence[_Waiter], exc: Exception) -> None:
+    for waiter in waiters:
+        _settle(waiter, exc)
+
+
+def _batcher(services: Services) -> InboxBatcher:
+    if services.inbox_batcher is None:
+        services.inbox_batcher = InboxBatcher(services.pool, services.inbox_queued.set)
+    return services.inbox_batcher

@@ -1,6 +1,7 @@
 """The inbox worker: applies queued activities through ``core.apply.apply_activity``.
 
-It wakes on NOTIFY (``storage.inbox.wakeups``) and polls at least every second anyway,
+It wakes on NOTIFY (``storage.inbox.wakeups``), at once when this very process queued
+something (``services.inbox_queued``), and polls at least every second anyway,
 claims a batch of due items and applies them one after the other in the order they
 were received (a Create usually has to land before the Delete of the same object).
 Transient failures are retried with Mastodon's backoff, ``attempt**4 + 15`` seconds
@@ -42,7 +43,9 @@ async def run_worker(services: Services) -> None:
     """Process the inbox queue until ``services.stopping`` is set."""
     async with inbox.wakeups(services.pool) as wake:
         while not services.stopping.is_set():
-            wake.clear()  # before looking: a NOTIFY during the batch wakes the next wait
+            # Before looking: what is queued during the batch wakes the next wait.
+            wake.clear()
+            services.inbox_queued.clear()
             try:
                 claimed = await process_due(services)
             except PoolError as exc:
@@ -94,6 +97,9 @@ async def process_item(services: Services, item: InboxItem) -> None:
         log.exception("inbox item %s (%s %s) failed", item.id, item.type, item.activity_uri)
         await _finish(services, item, "failed", _short(exc))
     else:
+        if activity.type == "Delete" and activity.object_id == item.actor_uri:
+            # The account is gone: its key must not verify requests from memory either.
+            remote.key_cache(services).forget_owner(item.actor_uri)
         await _finish(services, item, "done" if outcome is Outcome.DONE else "ignored", None)
 
 
@@ -119,9 +125,10 @@ def _short(exc: Exception) -> str:
 
 
 async def _wait(services: Services, wake: asyncio.Event, seconds: float) -> None:
-    """Sleep until a NOTIFY, a stop request or ``seconds`` pass, whichever comes first."""
+    """Sleep until a NOTIFY, an item queued here, a stop request or ``seconds`` pass."""
     waiters = [
         asyncio.ensure_future(wake.wait()),
+        asyncio.ensure_future(services.inbox_queued.wait()),
         asyncio.ensure_future(services.stopping.wait()),
     ]
     try:

@@ -10,7 +10,7 @@ from core.errors import Gone, NotFound
 from core.services import Services
 from core.urls import INSTANCE_ACTOR_USERNAME
 from federation import vocab
-from storage import actors, follows, statuses
+from storage import actors, follows, interactions, statuses, views
 from storage.activities import count_public_by_actor, get_by_uri, list_public_by_actor
 from storage.actors import ActorRow
 from storage.statuses import StatusRow
@@ -121,15 +121,33 @@ async def follow_collection(
 
 
 async def featured(services: Services, username: str) -> dict[str, Any]:
+    """The member's pinned posts (Mastodon's featured collection), public ones only."""
     actor = await local_actor(services, username)
     base = actor.featured_uri or f"{actor.uri}/collections/featured"
-    # Pinned posts arrive with the client API; until a member can pin, this is empty.
+    async with services.pool.acquire() as con:
+        pinned = await interactions.pinned_status_ids(con, actor.id)
+        rows = await statuses.get_many(con, pinned)
+        shown = [rows[i] for i in pinned if i in rows and rows[i].visibility in SHOWN_VISIBILITIES]
+        mention_ids = await views.mentions(con, [s.id for s in shown])
+        mentioned = await actors.get_many(con, [a for ids in mention_ids.values() for a in ids])
+        tag_map = await views.tags(con, [s.id for s in shown])
+    items = []
+    for status in shown:
+        document = ap_render.note_document(
+            status,
+            actor,
+            mentioned=[mentioned[a] for a in mention_ids.get(status.id, []) if a in mentioned],
+            tags=tag_map.get(status.id, []),
+            urls=services.urls,
+            in_reply_to=status.in_reply_to_uri,
+        )
+        items.append({k: v for k, v in document.items() if k != "@context"})
     return {
         "@context": vocab.context(),
         "id": base,
         "type": "OrderedCollection",
-        "totalItems": 0,
-        "orderedItems": [],
+        "totalItems": len(items),
+        "orderedItems": items,
     }
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -34,7 +36,16 @@ STALE_AFTER: Final = timedelta(days=1)
 KEY_REFETCH_SECONDS: Final = 300.0
 # Bound on the refetch memo; older entries are dropped when it grows past this.
 _MAX_REFETCH_MEMO: Final = 10_000
+# A key that verified a request is reused from memory for this long without reading its
+# row again; refetching its owner (key rotation, Update of the actor) drops it at once.
+KEY_CACHE_SECONDS: Final = 300.0
+_MAX_CACHED_KEYS: Final = 10_000
 _MAX_USERNAME_CHARS: Final = 255
+# The usual start of a URL, read without ``urlsplit`` (every inbox request needs two
+# domains): lower-case http(s), an ASCII host, maybe a port, then the end or a path,
+# query or fragment. ``domain_of`` gives the same answer either way.
+_PLAIN_ORIGIN: Final = re.compile(r"(https?)://([A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _FETCH_POLL_SECONDS: Final = 0.05
 
 
@@ -53,8 +64,65 @@ class RemoteError(Exception):
         return self.status in (404, 410)
 
 
+@dataclass(frozen=True, slots=True)
+class CachedKey:
+    owner: ActorRow
+    key: PublicKey
+    until: float  # time.monotonic() after which the row is read again
+
+
+class KeyCache:
+    """Key id -> owner row and parsed key, for ``KEY_CACHE_SECONDS``, per process.
+
+    Reading the row and parsing its PEM on every signed request costs a pool checkout and
+    a round trip. An entry is dropped whenever its owner is stored again in this process
+    (``forget_owner``); another process's refetch is seen within ``KEY_CACHE_SECONDS``,
+    and a stale key only costs a refetch, as a rotated one does (``core.inbound``).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, CachedKey] = {}
+        # Bumped by every ``forget_owner``: a row read before that must not be cached.
+        self.generation = 0
+
+    def get(self, key_id: str) -> CachedKey | None:
+        entry = self._entries.get(key_id)
+        if entry is None or entry.until <= time.monotonic():
+            return None
+        return entry
+
+    def put(self, key_id: str, owner: ActorRow, key: PublicKey, *, generation: int) -> None:
+        """Keep ``owner`` and ``key``, unless an owner was forgotten since ``generation``
+        was read (the row may predate that refetch)."""
+        if generation != self.generation:
+            return
+        now = time.monotonic()
+        if len(self._entries) >= _MAX_CACHED_KEYS:
+            self._entries = {k: e for k, e in self._entries.items() if e.until > now}
+            if len(self._entries) >= _MAX_CACHED_KEYS:
+                self._entries.clear()
+        self._entries[key_id] = CachedKey(owner, key, now + KEY_CACHE_SECONDS)
+
+    def forget_owner(self, owner_uri: str) -> None:
+        self.generation += 1
+        for key_id in [k for k, e in self._entries.items() if e.owner.uri == owner_uri]:
+            del self._entries[key_id]
+
+
+def key_cache(services: Services) -> KeyCache:
+    if services.key_cache is None:
+        services.key_cache = KeyCache()
+    return services.key_cache
+
+
 def domain_of(uri: str) -> str:
     """``host`` or ``host:port`` (default ports dropped), lower-cased, as stored in rows."""
+    if (plain := _PLAIN_ORIGIN.match(uri)) is not None:
+        scheme, host, digits = plain.groups()
+        if digits is None or int(digits) == _DEFAULT_PORTS[scheme]:
+            return host.lower()
+        if int(digits) <= 65535:  # else urlsplit refuses it, below
+            return f"{host.lower()}:{int(digits)}"
     try:
         parts = urlsplit(uri)
         port = parts.port
@@ -65,7 +133,7 @@ def domain_of(uri: str) -> str:
         raise RemoteError("invalid URL")
     if ":" in host:
         host = f"[{host}]"
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    default = _DEFAULT_PORTS.get(parts.scheme.lower())
     return host if port is None or port == default else f"{host}:{port}"
 
 
@@ -156,7 +224,10 @@ async def key_for(
         services.key_refetches[key_id] = time.monotonic()  # done: the window starts now
     if owner.public_key_id != key_id or owner.public_key_pem is None:
         raise RemoteError("key is not listed by its owner")
-    return owner, _load_key(owner.public_key_pem)
+    key = _load_key(owner.public_key_pem)
+    cache = key_cache(services)
+    cache.put(key_id, owner, key, generation=cache.generation)
+    return owner, key
 
 
 async def resolve_acct(services: Services, acct: str) -> ActorRow:
@@ -217,11 +288,17 @@ def _load_key(pem: str) -> PublicKey:
 
 
 async def _cached_key(services: Services, key_id: str) -> tuple[ActorRow, PublicKey] | None:
+    cache = key_cache(services)
+    if (entry := cache.get(key_id)) is not None:
+        return entry.owner, entry.key
+    generation = cache.generation
     async with services.pool.acquire() as con:
         cached = await actors.get_by_key_id(con, key_id)
     if cached is None or cached.public_key_pem is None:
         return None
-    return cached, _load_key(cached.public_key_pem)
+    key = _load_key(cached.public_key_pem)
+    cache.put(key_id, cached, key, generation=generation)
+    return cached, key
 
 
 # ``services.key_refetches[key_id]`` is the monotonic time the last fetch of that key
@@ -287,7 +364,10 @@ async def _store_actor(services: Services, document: dict[str, Any], uri: str) -
         taken = await actors.get_by_acct(con, values["username"], domain)
         if taken is not None and taken.uri != actor.id:
             raise RemoteError("another actor already has this name on its server")
-        return await actors.upsert_remote(con, values)
+        stored = await actors.upsert_remote(con, values)
+    # Its key may have changed: requests must be verified against the new row.
+    key_cache(services).forget_owner(actor.id)
+    return stored
 
 
 def _actor_columns(actor: Actor, domain: str) -> dict[str, Any]:

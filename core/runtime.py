@@ -6,7 +6,7 @@ import asyncio
 import logging
 from importlib import metadata
 
-from core import accounts, workers
+from core import accounts, streaming, workers
 from core.services import Services
 from core.settings import Settings
 from core.urls import Urls
@@ -64,6 +64,7 @@ async def start(settings: Settings, *, migrate_schema: bool = True) -> Services:
 
 async def stop(services: Services) -> None:
     await workers.stop(services)
+    await streaming.shutdown(services)
     await services.http.close()
     await services.pool.close()
     if services.embedded is not None:

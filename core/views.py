@@ -17,8 +17,6 @@ from storage.pool import Conn
 from storage.statuses import StatusRow
 from storage.views import AccountCounts, StatusCounts, ViewerFlags
 
-NO_COUNTS = StatusCounts(0, 0, 0)
-NO_FLAGS = ViewerFlags(False, False, False, False)
 NO_ACCOUNT_COUNTS = AccountCounts(0, 0, 0, None)
 
 
@@ -67,21 +65,17 @@ async def load_status_views(
     reblog_ids = [r.reblog_of_id for r in rows if r.reblog_of_id is not None]
     originals = await statuses.get_many(con, reblog_ids) if reblog_ids else {}
     every = [*rows, *originals.values()]
-    ids = [s.id for s in every]
-    author_rows = await actors.get_many(con, list({s.actor_id for s in every}))
-    mention_ids = await views.mentions(con, ids)
-    mentioned = await actors.get_many(
-        con, list({a for found in mention_ids.values() for a in found})
-    )
-    author_counts = await views.account_counts(con, list(author_rows))
-    counts = await views.status_counts(con, ids)
-    flags = await views.viewer_flags(con, viewer.id, ids) if viewer else {}
-    tag_map = await views.tags(con, ids)
-    reply_authors = await views.reply_authors(con, [s.id for s in every if s.in_reply_to_id])
+    # A fixed number of round trips per page: facts, then every actor, then their counters.
+    facts = await views.status_facts(con, viewer.id if viewer else None, [s.id for s in every])
+    author_ids = {s.actor_id for s in every}
+    mention_ids = {a for f in facts.values() for a in f.mention_ids}
+    people = await actors.get_many(con, list(author_ids | mention_ids))
+    author_counts = await views.account_counts(con, list(author_ids))
 
     def build(row: StatusRow) -> StatusView | None:
-        author = author_rows.get(row.actor_id)
-        if author is None:
+        author = people.get(row.actor_id)
+        fact = facts.get(row.id)
+        if author is None or fact is None:
             return None
         reblog = None
         if row.reblog_of_id is not None:
@@ -93,11 +87,11 @@ async def load_status_views(
             status=row,
             author=AccountView(author, author_counts.get(author.id, NO_ACCOUNT_COUNTS)),
             reblog=reblog,
-            mentions=[mentioned[a] for a in mention_ids.get(row.id, []) if a in mentioned],
-            tags=tag_map.get(row.id, []),
-            counts=counts.get(row.id, NO_COUNTS),
-            flags=flags.get(row.id, NO_FLAGS),
-            in_reply_to_account_id=reply_authors.get(row.id),
+            mentions=[people[a] for a in fact.mention_ids if a in people],
+            tags=fact.tags,
+            counts=fact.counts,
+            flags=fact.flags,
+            in_reply_to_account_id=fact.reply_author_id,
             viewer_is_author=viewer is not None and viewer.id == row.actor_id,
         )
 

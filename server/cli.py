@@ -186,7 +186,12 @@ def _serve(settings: Settings) -> int:
             await _print_welcome(services)
             app = create_app(settings, services=services)
             config = uvicorn.Config(
-                app, log_level=settings.log_level, proxy_headers=True, server_header=False
+                app,
+                log_level=settings.log_level,
+                proxy_headers=True,
+                server_header=False,
+                # Open streaming responses (SSE) would otherwise hold a shutdown forever.
+                timeout_graceful_shutdown=10,
             )
             await _GracefulServer(config).serve(sockets=[sock])
         finally:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke", "/nodeinfo/")
+# Discovery documents (/.well-known, /nodeinfo) carry their own open CORS headers.
+PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke")
 
 
 class ApiCORS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core import inbound
@@ -20,6 +20,8 @@ from server.templating import services_of
 
 # Mastodon caps activities at 1 MB as well; anything bigger is not a real activity.
 MAX_BODY: Final = 1024 * 1024
+# Seconds a sender is asked to wait when the database is unavailable (it retries anyway).
+RETRY_AFTER: Final = 30
 
 
 async def read_capped(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -53,14 +55,21 @@ def signed_url(request: Request, scheme: str) -> str:
 async def _receive(request: Request, recipient: str | None) -> Response:
     services = services_of(request)
     body = await read_capped(request)
-    await inbound.receive(
-        services,
-        method=request.method,
-        url=signed_url(request, services.settings.scheme),
-        headers=request.headers,
-        body=body,
-        recipient=recipient,
-    )
+    try:
+        await inbound.receive(
+            services,
+            method=request.method,
+            url=signed_url(request, services.settings.scheme),
+            headers=request.headers,
+            body=body,
+            recipient=recipient,
+        )
+    except inbound.Unavailable as exc:
+        # Perhaps not queued: the sender keeps the activity and tries again (a replay of
+        # one that was queued after all is a no-op).
+        return JSONResponse(
+            {"error": str(exc)}, status_code=503, headers={"Retry-After": str(RETRY_AFTER)}
+        )
     return Response(status_code=202)
 
 

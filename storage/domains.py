@@ -75,10 +75,25 @@ async def record_failure(con: Conn, domain: str, day: date) -> bool:
 
 async def mark_available(con: Conn, domain: str) -> None:
     """The host showed signs of life (a valid signed request): deliver to it again."""
+    await mark_all_available(con, [domain])
+
+
+async def mark_all_available(con: Conn, domains: Iterable[str]) -> None:
+    """``mark_available`` for several hosts in one statement.
+
+    Called for every batch of inbox requests, so the usual case (every host already
+    available) only reads: no row is locked or written.
+    """
+    names = sorted(set(domains))
+    if not names:
+        return
     await con.execute(
         """UPDATE domains SET failure_days = '{}', unavailable = false
-           WHERE domain = $1 AND (unavailable OR failure_days <> '{}')""",
-        domain,
+           WHERE domain IN (
+               SELECT domain FROM domains
+               WHERE domain = any($1::text[]) AND (unavailable OR failure_days <> '{}')
+               ORDER BY domain FOR UPDATE)""",
+        names,
     )
 
 

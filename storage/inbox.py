@@ -2,8 +2,8 @@
 
 A worker claims due rows with ``FOR UPDATE SKIP LOCKED`` and pushes ``next_attempt_at``
 forward as a lease (counting the attempt), so a worker that dies mid-batch leaves rows
-that simply come due again. Recording a new row NOTIFYs ``CHANNEL``, which
-``wakeups`` turns into an ``asyncio.Event`` for the worker.
+that simply come due again. Recording new rows NOTIFYs ``CHANNEL`` (once per statement),
+which ``wakeups`` turns into an ``asyncio.Event`` for the worker.
 """
 
 from __future__ import annotations
@@ -49,28 +49,83 @@ def _item(record: asyncpg.Record) -> InboxItem:
     return InboxItem(**dict(record))
 
 
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An activity to queue, as ``record_many`` takes it."""
+
+    activity_uri: str
+    actor_uri: str
+    type: str
+    payload: dict[str, Any]
+
+
+class Unstorable(Exception):
+    """The database refused the values themselves (a NUL character in a string, a value
+    past a size limit): storing the same activity again would fail again."""
+
+
+# SQLSTATE classes 22 (data exception) and 54 (program limit exceeded): caused by a row's
+# values, not by the state of the database.
+_VALUE_ERRORS: Final = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
+
+# The batch travels as one JSON document: encoded by one ``orjson.dumps`` call, where
+# arrays of jsonb would cost a Python codec call (and type checks) per element.
+_RECORD_MANY: Final = """
+    WITH added AS (
+        INSERT INTO inbox_items (activity_uri, actor_uri, type, payload)
+        SELECT activity_uri, actor_uri, type, payload
+        FROM jsonb_to_recordset($1::jsonb)
+            AS item(activity_uri text, actor_uri text, type text, payload jsonb)
+        ON CONFLICT (activity_uri) DO NOTHING
+        RETURNING activity_uri),
+    uris AS (SELECT array_agg(activity_uri) AS added FROM added)
+    -- One NOTIFY, and only when something was added: the row is filtered out otherwise.
+    SELECT added, pg_notify($2, '') FROM uris WHERE added IS NOT NULL"""
+
+
 async def record(
     con: Conn, activity_uri: str, actor_uri: str, type: str, payload: dict[str, Any]
 ) -> bool:
-    """Queue an activity; False when its id was seen before (a replay is a no-op).
+    """Queue one activity; False when its id was seen before (a replay is a no-op).
 
     A new row also NOTIFYs the workers; inside a transaction the notification leaves at
     commit, so a worker never wakes up before the row is visible.
     """
-    inserted = await con.fetchval(
-        """WITH added AS (
-               INSERT INTO inbox_items (activity_uri, actor_uri, type, payload)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (activity_uri) DO NOTHING
-               RETURNING id)
-           SELECT count(pg_notify($5, '')) FROM added""",
-        activity_uri,
-        actor_uri,
-        type,
-        payload,
-        CHANNEL,
-    )
-    return bool(inserted)
+    [recorded] = await record_many(con, [NewItem(activity_uri, actor_uri, type, payload)])
+    return recorded
+
+
+async def record_many(con: Conn, items: Sequence[NewItem]) -> list[bool]:
+    """Queue several activities with one statement: for each, False when its id was seen
+    before (including earlier in ``items``). One NOTIFY for all of them, at commit.
+
+    On a connection outside a transaction the statement is its own transaction: when this
+    returns, the rows are committed. Raises ``Unstorable`` when the database refuses the
+    values (one bad item fails them all: the caller can retry them one by one).
+    """
+    if not items:
+        return []
+    first: dict[str, int] = {}  # activity id -> index of its first item
+    for n, item in enumerate(items):
+        first.setdefault(item.activity_uri, n)
+    batch = [
+        {
+            "activity_uri": i.activity_uri,
+            "actor_uri": i.actor_uri,
+            "type": i.type,
+            "payload": i.payload,
+        }
+        for i in (items[n] for n in first.values())
+    ]
+    try:
+        added = await con.fetchval(_RECORD_MANY, batch, CHANNEL)
+    except _VALUE_ERRORS as exc:
+        raise Unstorable(str(exc)) from exc
+    recorded = set(added or ())
+    return [
+        first[item.activity_uri] == n and item.activity_uri in recorded
+        for n, item in enumerate(items)
+    ]
 
 
 async def get_by_uri(con: Conn, activity_uri: str) -> InboxItem | None:

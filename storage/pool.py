@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import orjson
@@ -20,6 +20,44 @@ PoolError: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
 )
+
+
+if TYPE_CHECKING:
+    _BaseConnection = asyncpg.Connection[asyncpg.Record]
+else:
+    _BaseConnection = asyncpg.Connection
+
+
+class PoolConnection(_BaseConnection):
+    """A pooled connection released without asyncpg's reset query unless it LISTENed.
+
+    On every release asyncpg sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``: one more round trip (and server work) per unit of work, a
+    good part of a small request's cost. None of that state is left on a pooled
+    connection here: transactions are always closed (asyncpg rolls back any left open
+    whatever this returns), advisory locks are transaction-scoped or unlocked in a
+    ``finally`` (``storage.migrate``), and nothing runs ``SET``, ``DECLARE … WITH HOLD``
+    or ``pg_advisory_lock`` on a connection it then gives back. LISTEN is the one session
+    state in use, always through ``add_listener`` (``storage.inbox.wakeups``,
+    ``storage.deliveries.Listener``): a connection that listened gets the full reset on
+    release, in case its ``UNLISTEN`` was lost to an error. Code that needs other
+    session state must use a connection of its own (as ``storage.listen`` does) or undo
+    that state before release.
+    """
+
+    _listened = False
+
+    async def add_listener(self, channel: str, callback: Any) -> None:
+        self._listened = True
+        await super().add_listener(channel, callback)
+
+    def get_reset_query(self) -> str:
+        return super().get_reset_query() if self._listened else ""
+
+    # The pool calls this on release; asyncpg's signature, ``timeout`` included.
+    async def reset(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await super().reset(timeout=timeout)
+        self._listened = False
 
 
 def _encode(value: Any) -> str:
@@ -40,6 +78,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Poo
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        connection_class=PoolConnection,
         command_timeout=60,
     )
     assert pool is not None

@@ -34,15 +34,12 @@ class ViewerFlags:
 
 
 async def account_counts(con: Conn, actor_ids: Sequence[int]) -> dict[int, AccountCounts]:
+    # Counters kept by triggers (migration 0004): counting here cost a scan per author.
     rows = await con.fetch(
-        """SELECT a.id,
-              (SELECT count(*) FROM follows f
-                WHERE f.followee_id = a.id AND f.state = 'accepted') AS followers,
-              (SELECT count(*) FROM follows f
-                WHERE f.follower_id = a.id AND f.state = 'accepted') AS following,
-              (SELECT count(*) FROM statuses s WHERE s.actor_id = a.id) AS statuses,
-              (SELECT max(s.published_at) FROM statuses s WHERE s.actor_id = a.id) AS last
-           FROM unnest($1::bigint[]) AS a(id)""",
+        """SELECT a.id, coalesce(s.followers_count, 0) AS followers,
+                  coalesce(s.following_count, 0) AS following,
+                  coalesce(s.statuses_count, 0) AS statuses, s.last_status_at AS last
+           FROM unnest($1::bigint[]) AS a(id) LEFT JOIN actor_stats s ON s.actor_id = a.id""",
         list(set(actor_ids)),
     )
     return {
@@ -53,36 +50,13 @@ async def account_counts(con: Conn, actor_ids: Sequence[int]) -> dict[int, Accou
 
 async def status_counts(con: Conn, status_ids: Sequence[int]) -> dict[int, StatusCounts]:
     rows = await con.fetch(
-        """SELECT s.id,
-              (SELECT count(*) FROM statuses r WHERE r.in_reply_to_id = s.id) AS replies,
-              (SELECT count(*) FROM statuses b WHERE b.reblog_of_id = s.id) AS reblogs,
-              (SELECT count(*) FROM favourites f WHERE f.status_id = s.id) AS favourites
-           FROM unnest($1::bigint[]) AS s(id)""",
+        """SELECT s.id, coalesce(t.replies_count, 0) AS replies,
+                  coalesce(t.reblogs_count, 0) AS reblogs,
+                  coalesce(t.favourites_count, 0) AS favourites
+           FROM unnest($1::bigint[]) AS s(id) LEFT JOIN status_stats t ON t.status_id = s.id""",
         list(set(status_ids)),
     )
     return {r["id"]: StatusCounts(r["replies"], r["reblogs"], r["favourites"]) for r in rows}
-
-
-async def viewer_flags(
-    con: Conn, viewer_id: int, status_ids: Sequence[int]
-) -> dict[int, ViewerFlags]:
-    rows = await con.fetch(
-        """SELECT s.id,
-              EXISTS (SELECT 1 FROM favourites f
-                      WHERE f.status_id = s.id AND f.actor_id = $1) AS favourited,
-              EXISTS (SELECT 1 FROM statuses b
-                      WHERE b.reblog_of_id = s.id AND b.actor_id = $1) AS reblogged,
-              EXISTS (SELECT 1 FROM bookmarks k
-                      WHERE k.status_id = s.id AND k.actor_id = $1) AS bookmarked,
-              EXISTS (SELECT 1 FROM pins p WHERE p.status_id = s.id AND p.actor_id = $1) AS pinned
-           FROM unnest($2::bigint[]) AS s(id)""",
-        viewer_id,
-        list(set(status_ids)),
-    )
-    return {
-        r["id"]: ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"])
-        for r in rows
-    }
 
 
 async def mentions(con: Conn, status_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -109,11 +83,50 @@ async def tags(con: Conn, status_ids: Sequence[int]) -> dict[int, list[str]]:
     return found
 
 
-async def reply_authors(con: Conn, status_ids: Sequence[int]) -> dict[int, int]:
-    """For replies among ``status_ids``: the author id of the status replied to."""
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    counts: StatusCounts
+    flags: ViewerFlags
+    tags: list[str]
+    mention_ids: list[int]
+    reply_author_id: int | None
+
+
+async def status_facts(
+    con: Conn, viewer_id: int | None, status_ids: Sequence[int]
+) -> dict[int, StatusFacts]:
+    """Everything a page of statuses needs besides authors, in one round trip."""
     rows = await con.fetch(
-        """SELECT s.id, p.actor_id FROM statuses s JOIN statuses p ON p.id = s.in_reply_to_id
-           WHERE s.id = any($1::bigint[])""",
+        """SELECT s.id,
+              coalesce(t.replies_count, 0) AS replies,
+              coalesce(t.reblogs_count, 0) AS reblogs,
+              coalesce(t.favourites_count, 0) AS favourites,
+              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM favourites f
+                  WHERE f.status_id = s.id AND f.actor_id = $1) AS favourited,
+              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM statuses b
+                  WHERE b.reblog_of_id = s.id AND b.actor_id = $1) AS reblogged,
+              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM bookmarks k
+                  WHERE k.status_id = s.id AND k.actor_id = $1) AS bookmarked,
+              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM pins p
+                  WHERE p.status_id = s.id AND p.actor_id = $1) AS pinned,
+              ARRAY(SELECT g.tag FROM status_tags g WHERE g.status_id = s.id
+                    ORDER BY g.tag) AS tags,
+              ARRAY(SELECT m.actor_id FROM status_mentions m WHERE m.status_id = s.id
+                    ORDER BY m.actor_id) AS mentions,
+              (SELECT p.actor_id FROM statuses me JOIN statuses p ON p.id = me.in_reply_to_id
+                WHERE me.id = s.id) AS reply_author
+           FROM unnest($2::bigint[]) AS s(id)
+           LEFT JOIN status_stats t ON t.status_id = s.id""",
+        viewer_id,
         list(set(status_ids)),
     )
-    return {r["id"]: r["actor_id"] for r in rows}
+    return {
+        r["id"]: StatusFacts(
+            StatusCounts(r["replies"], r["reblogs"], r["favourites"]),
+            ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"]),
+            list(r["tags"]),
+            list(r["mentions"]),
+            r["reply_author"],
+        )
+        for r in rows
+    }

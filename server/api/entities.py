@@ -12,6 +12,7 @@ from typing import Any
 from core.urls import Urls
 from core.views import AccountView, StatusView
 from storage.actors import ActorRow, UserRow
+from storage.statuses import StatusRow
 
 MISSING_AVATAR = "/avatars/original/missing.png"
 MISSING_HEADER = "/headers/original/missing.png"
@@ -73,13 +74,19 @@ ROLE_PERMISSIONS = {"member": "0", "moderator": "1308", "admin": "1"}
 
 
 def credential_account(
-    view: AccountView, user: UserRow, urls: Urls, *, follow_requests: int, privacy: str = "public"
+    view: AccountView,
+    user: UserRow,
+    urls: Urls,
+    *,
+    follow_requests: int,
+    privacy: str = "public",
+    sensitive: bool = False,
 ) -> dict[str, Any]:
     entity = account(view, urls)
     actor = view.actor
     entity["source"] = {
         "privacy": privacy,
-        "sensitive": False,
+        "sensitive": sensitive,
         "language": user.locale,
         "note": actor.summary_source or "",
         "fields": [
@@ -119,6 +126,14 @@ def tag(name: str, urls: Urls) -> dict[str, Any]:
     return {"name": name, "url": urls.tag(name)}
 
 
+def application(row: StatusRow) -> dict[str, Any] | None:
+    """The app a status of ours was posted with ({name, website}); None for others'."""
+    app = row.data.get("application") if row.local else None
+    if not isinstance(app, dict) or not isinstance(app.get("name"), str):
+        return None
+    return {"name": app["name"], "website": app.get("website")}
+
+
 def status(view: StatusView, urls: Urls) -> dict[str, Any]:
     row = view.status
     reblog = status(view.reblog, urls) if view.reblog is not None else None
@@ -133,7 +148,7 @@ def status(view: StatusView, urls: Urls) -> dict[str, Any]:
         "sensitive": row.sensitive,
         "spoiler_text": row.spoiler_text,
         "media_attachments": [],
-        "application": None,
+        "application": application(row),
         "mentions": [mention(a) for a in view.mentions],
         "tags": [tag(t, urls) for t in view.tags],
         "emojis": [],
@@ -159,6 +174,32 @@ def status(view: StatusView, urls: Urls) -> dict[str, Any]:
     if view.viewer_is_author:
         entity["pinned"] = view.flags.pinned
     return entity
+
+
+def status_edit(
+    *,
+    content: str,
+    spoiler_text: str,
+    sensitive: bool,
+    created_at: datetime,
+    author: AccountView,
+    urls: Urls,
+) -> dict[str, Any]:
+    """One version of a status (Mastodon's StatusEdit)."""
+    return {
+        "content": content,
+        "spoiler_text": spoiler_text,
+        "sensitive": sensitive,
+        "created_at": iso(created_at),
+        "account": account(author, urls),
+        # No "poll" key: Mastodon leaves it out of a version that had no poll.
+        "media_attachments": [],
+        "emojis": [],
+    }
+
+
+def status_source(row: StatusRow, text: str) -> dict[str, Any]:
+    return {"id": str(row.id), "text": text, "spoiler_text": row.spoiler_text}
 
 
 def relationship(

@@ -105,3 +105,23 @@ async def test_collections_and_bad_input(client: httpx.AsyncClient, alice: Any) 
     assert bad.status_code == 400 and bad.json() == {"error": "max_id must be a number"}
     assert (await client.get("/users/nobody", headers=AP)).status_code == 404
     assert (await client.get("/users/alice/statuses/123", headers=AP)).status_code == 404
+
+
+async def test_featured_lists_pinned_public_posts(
+    app_client: tuple[Starlette, httpx.AsyncClient], alice: Any
+) -> None:
+    from storage import interactions
+
+    app, client = app_client
+    services = app.state.services
+    empty = (await client.get("/users/alice/collections/featured", headers=AP)).json()
+    assert empty["totalItems"] == 0 and empty["orderedItems"] == []
+    status = await publish.publish_note(services, alice, Draft(text="Our statutes"))
+    async with services.pool.acquire() as con:
+        await con.execute(
+            "INSERT INTO pins (actor_id, status_id) VALUES ($1, $2)", alice.id, status.id
+        )
+        assert await interactions.pinned_status_ids(con, alice.id) == [status.id]
+    featured = (await client.get("/users/alice/collections/featured", headers=AP)).json()
+    assert featured["totalItems"] == 1
+    assert featured["orderedItems"][0]["id"] == status.uri
