@@ -35,8 +35,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     app = Starlette(
         routes=[
-            *wellknown.ROUTES,
+            # The inbox first: it is the busiest route, and matching goes in order.
             *inbox.ROUTES,
+            *wellknown.ROUTES,
             *api.ROUTES,
             *activitypub.ROUTES,
             *pages.ROUTES,

@@ -101,14 +101,16 @@ async def status_facts(
               coalesce(t.replies_count, 0) AS replies,
               coalesce(t.reblogs_count, 0) AS reblogs,
               coalesce(t.favourites_count, 0) AS favourites,
-              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM favourites f
-                  WHERE f.status_id = s.id AND f.actor_id = $1) AS favourited,
-              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM statuses b
-                  WHERE b.reblog_of_id = s.id AND b.actor_id = $1) AS reblogged,
-              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM bookmarks k
-                  WHERE k.status_id = s.id AND k.actor_id = $1) AS bookmarked,
-              $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM pins p
-                  WHERE p.status_id = s.id AND p.actor_id = $1) AS pinned,
+              -- (SELECT … LIMIT 1) rather than EXISTS: with EXISTS the planner hashes all
+              -- of the viewer's favourites/bookmarks on every page.
+              (SELECT true FROM favourites f
+                WHERE f.status_id = s.id AND f.actor_id = $1 LIMIT 1) IS NOT NULL AS favourited,
+              (SELECT true FROM statuses b
+                WHERE b.reblog_of_id = s.id AND b.actor_id = $1 LIMIT 1) IS NOT NULL AS reblogged,
+              (SELECT true FROM bookmarks k
+                WHERE k.status_id = s.id AND k.actor_id = $1 LIMIT 1) IS NOT NULL AS bookmarked,
+              (SELECT true FROM pins p
+                WHERE p.status_id = s.id AND p.actor_id = $1 LIMIT 1) IS NOT NULL AS pinned,
               ARRAY(SELECT g.tag FROM status_tags g WHERE g.status_id = s.id
                     ORDER BY g.tag) AS tags,
               ARRAY(SELECT m.actor_id FROM status_mentions m WHERE m.status_id = s.id

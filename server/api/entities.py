@@ -6,7 +6,7 @@ Mastodon allows null). Ids are strings; times are ISO 8601 UTC with milliseconds
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from core.urls import Urls
@@ -21,7 +21,8 @@ MISSING_HEADER = "/headers/original/missing.png"
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is several times cheaper than strftime, and this runs per field per row.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _acct(actor: ActorRow) -> str:
