@@ -5,13 +5,37 @@ Call these inside the transaction that made the change: the event goes out at co
 
 from __future__ import annotations
 
-from storage import events, notifications
+from collections.abc import Iterable
+
+from storage import events, follows, notifications
 from storage.pool import Conn
 from storage.statuses import StatusRow
 
 
 async def status_created(con: Conn, status: StatusRow) -> None:
     await events.emit(con, "update", status_id=status.id, actor_id=status.actor_id)
+
+
+async def new_status(con: Conn, status: StatusRow, mentioned_local_ids: Iterable[int]) -> None:
+    """A status was stored: stream it, notify the local members it mentions and the
+    followers who asked to hear of every post by its author."""
+    await status_created(con, status)
+    for actor_id in set(mentioned_local_ids):
+        await notify(
+            con,
+            recipient_id=actor_id,
+            from_actor_id=status.actor_id,
+            type="mention",
+            status_id=status.id,
+        )
+    for follower_id in await follows.notifying_follower_ids(con, status.actor_id):
+        await notify(
+            con,
+            recipient_id=follower_id,
+            from_actor_id=status.actor_id,
+            type="status",
+            status_id=status.id,
+        )
 
 
 async def status_updated(con: Conn, status: StatusRow) -> None:

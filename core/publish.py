@@ -97,24 +97,7 @@ async def publish_note(services: Services, author: ActorRow, draft: Draft) -> St
         assert status is not None
         await statuses.add_mentions(con, status.id, [a.id for a in mentioned])
         await statuses.replace_tags(con, status.id, list(rendered.hashtags))
-        await events.status_created(con, status)
-        for actor in mentioned:
-            if actor.local:
-                await events.notify(
-                    con,
-                    recipient_id=actor.id,
-                    from_actor_id=author.id,
-                    type="mention",
-                    status_id=status.id,
-                )
-        for follower_id in await follows.notifying_follower_ids(con, author.id):
-            await events.notify(
-                con,
-                recipient_id=follower_id,
-                from_actor_id=author.id,
-                type="status",
-                status_id=status.id,
-            )
+        await events.new_status(con, status, [a.id for a in mentioned if a.local])
         note = ap_render.note_document(
             status,
             author,

@@ -9,7 +9,7 @@ from typing import Any
 from core import ap_render, events, remote
 from core.services import Services
 from federation import content, vocab
-from storage import actors, follows, statuses
+from storage import actors, statuses
 from storage.actors import ActorRow
 from storage.pool import Conn
 from storage.statuses import StatusRow
@@ -90,23 +90,7 @@ async def store_object(
     await statuses.add_mentions(con, status.id, mentioned_ids)
     await statuses.replace_tags(con, status.id, _hashtags(obj))
     await statuses.link_replies(con, status)
-    await events.status_created(con, status)
-    for actor_id in set(mentioned_ids):
-        await events.notify(
-            con,
-            recipient_id=actor_id,
-            from_actor_id=author.id,
-            type="mention",
-            status_id=status.id,
-        )
-    for follower_id in await follows.notifying_follower_ids(con, author.id):
-        await events.notify(
-            con,
-            recipient_id=follower_id,
-            from_actor_id=author.id,
-            type="status",
-            status_id=status.id,
-        )
+    await events.new_status(con, status, mentioned_ids)
     return status
 
 
