@@ -25,7 +25,7 @@ from storage.actors import ActorRow
 from storage.follows import FollowRow
 from storage.statuses import StatusRow
 from tests import rig
-from tests.core.test_remote import FakePeer, serve_peer
+from tests.core.test_remote import FakePeer
 
 _ids = itertools.count(1)
 
@@ -38,12 +38,6 @@ async def services(database_url: str) -> AsyncIterator[Services]:
     settings = rig.make_settings(database_url, workers=False)
     async with rig.app_client(settings) as (app, _):
         yield app.state.services
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[FakePeer]:
-    async with serve_peer() as served:
-        yield served
 
 
 async def remote_actor(services: Services, peer: FakePeer, name: str, **extra: Any) -> ActorRow:

@@ -15,7 +15,6 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
-from core import runtime
 from core.errors import BadRequest
 from core.inbound import InboxBatcher, Unavailable
 from core.services import Services
@@ -25,18 +24,9 @@ from federation.signatures import sign_request
 from storage import actors, domains, inbox
 from storage.inbox import NewItem
 from tests import rig
-from tests.core.test_remote import FakePeer, serve_peer
+from tests.core.test_remote import FakePeer
 
 PEER = "https://peer.example"
-
-
-@pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    started = await runtime.start(settings.replace(workers=False))
-    try:
-        yield started
-    finally:
-        await runtime.stop(started)
 
 
 @pytest.fixture
@@ -180,12 +170,6 @@ def keypair() -> tuple[str, str]:
 async def app(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     async with rig.app_client(settings.replace(workers=False)) as pair:
         yield pair
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[FakePeer]:
-    async with serve_peer() as served:
-        yield served
 
 
 async def post(

@@ -4,39 +4,17 @@ a self-Delete, or ``KEY_CACHE_SECONDS``. And ``domain_of``'s fast path."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
 
-from core import apply, inbox_worker, remote, runtime
+from core import apply, inbox_worker, remote
 from core.apply import Outcome
 from core.remote import RemoteError
 from core.services import Services
-from core.settings import Settings
-from federation.keys import generate_rsa_keypair, load_public_key
+from federation.keys import load_public_key
 from storage import inbox
-from tests.core.test_remote import FakePeer, serve_peer
-
-
-@pytest.fixture(scope="module")
-def keypairs() -> list[tuple[str, str]]:
-    return [generate_rsa_keypair() for _ in range(2)]
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[FakePeer]:
-    async with serve_peer() as served:
-        yield served
-
-
-@pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    started = await runtime.start(settings.replace(workers=False))
-    try:
-        yield started
-    finally:
-        await runtime.stop(started)
+from tests.core.test_remote import FakePeer
 
 
 async def swap_stored_key(services: Services, uri: str, pem: str) -> None:
@@ -48,7 +26,7 @@ async def swap_stored_key(services: Services, uri: str, pem: str) -> None:
 async def test_a_key_is_served_from_memory_until_its_owner_is_stored_again(
     services: Services, peer: FakePeer, keypairs: list[tuple[str, str]]
 ) -> None:
-    (_, old), (_, new) = keypairs
+    (_, old), (_, new) = keypairs[:2]
     peer.actor("alice", old)
     uri, key_id = peer.url("/users/alice"), peer.url("/users/alice#main-key")
     owner, key = await remote.key_for(services, key_id)
@@ -72,7 +50,7 @@ async def test_a_cached_key_is_read_again_after_key_cache_seconds(
     keypairs: list[tuple[str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    (_, old), (_, new) = keypairs
+    (_, old), (_, new) = keypairs[:2]
     peer.actor("bob", old)
     uri, key_id = peer.url("/users/bob"), peer.url("/users/bob#main-key")
     monkeypatch.setattr(remote, "KEY_CACHE_SECONDS", 0.0)  # expired as soon as cached
@@ -86,7 +64,7 @@ async def test_a_cached_key_is_read_again_after_key_cache_seconds(
 async def test_a_row_read_before_a_refetch_is_not_cached(
     services: Services, peer: FakePeer, keypairs: list[tuple[str, str]]
 ) -> None:
-    (_, old), (_, new) = keypairs
+    (_, old), (_, new) = keypairs[:2]
     peer.actor("carol", old)
     uri, key_id = peer.url("/users/carol"), peer.url("/users/carol#main-key")
     owner, key = await remote.key_for(services, key_id)

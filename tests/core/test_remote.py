@@ -18,12 +18,11 @@ import orjson
 import pytest
 from aiohttp import web
 
-from core import remote, runtime
+from core import remote
 from core.remote import RemoteError
 from core.services import Services
-from core.settings import Settings
 from core.urls import INSTANCE_ACTOR_USERNAME
-from federation.keys import generate_rsa_keypair, load_public_key
+from federation.keys import load_public_key
 from federation.signatures import parse_request_signature, verify_signature
 from storage import actors
 
@@ -105,27 +104,6 @@ async def serve_peer() -> AsyncIterator[FakePeer]:
         yield peer
     finally:
         await runner.cleanup()
-
-
-@pytest.fixture(scope="session")
-def keypairs() -> list[tuple[str, str]]:
-    """A few RSA (private, public) PEM pairs; generating one takes up to 200 ms."""
-    return [generate_rsa_keypair() for _ in range(3)]
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[FakePeer]:
-    async with serve_peer() as served:
-        yield served
-
-
-@pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    started = await runtime.start(settings.replace(workers=False))
-    try:
-        yield started
-    finally:
-        await runtime.stop(started)
 
 
 async def age(services: Services, uri: str, by: timedelta) -> None:
