@@ -30,8 +30,8 @@ from federation.signatures import (
     parse_request_signature,
     verify_signature,
 )
-from federation.vocab import Activity, VocabError, parse_activity
-from storage import actors, domains, inbox
+from federation.vocab import Envelope, VocabError, check_activity
+from storage import actors, inbox
 from storage.actors import ActorRow
 from storage.pool import Conn, Pool, PoolError
 
@@ -104,18 +104,18 @@ async def _receive(
         log.info("no key %s for %s: %s", parsed.key_id, activity.id, exc.reason)
         raise Unauthorized("could not fetch the signing key") from None
     _check_signer(signer, activity)
-    item = inbox.NewItem(activity.id, activity.actor, activity.type, activity.raw)
+    item = inbox.NewItem(activity.id, activity.actor, activity.type, activity.raw, body)
     recorded = await _batcher(services).record(item, domain=signer.domain, size=len(body))
     return ReceiveResult(202, activity.id, recorded=recorded, signed_by=signer.uri)
 
 
-def _parse(body: bytes) -> Activity:
+def _parse(body: bytes) -> Envelope:
     try:
         document: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("invalid JSON") from None
     try:
-        activity = parse_activity(document)
+        activity = check_activity(document)
     except VocabError as exc:
         raise BadRequest(exc.reason) from None
     # Ids dedupe the queue: one server must not claim (and so block) another's ids.
@@ -168,7 +168,7 @@ async def _verify(
     return signer
 
 
-def _check_signer(signer: ActorRow, activity: Activity) -> None:
+def _check_signer(signer: ActorRow, activity: Envelope) -> None:
     if signer.uri == activity.actor:
         return
     # An instance actor or relay may sign for the users of its own server, and only those.
@@ -177,7 +177,7 @@ def _check_signer(signer: ActorRow, activity: Activity) -> None:
     raise Unauthorized("signer is not the activity's actor")
 
 
-async def _ignorable_self_delete(services: Services, activity: Activity, exc: RemoteError) -> bool:
+async def _ignorable_self_delete(services: Services, activity: Envelope, exc: RemoteError) -> bool:
     """A Delete of an actor whose key cannot be fetched is dropped with a 202.
 
     Mastodon sends a deleted account's Delete to every server it ever knew; the account
@@ -270,18 +270,11 @@ class InboxBatcher:
             async with self._pool.acquire() as con:
                 # Taken once the connection is ours: what arrived meanwhile joins in.
                 batch = self._take()
-                outcomes = await _record(con, [w.item for w in batch])
+                outcomes = await _record(con, batch)
                 for waiter, outcome in zip(batch, outcomes, strict=True):
                     _settle(waiter, outcome)
                 if any(outcome is True for outcome in outcomes):
                     self._on_queued()
-                # A server that signs valid requests is up, whatever delivery concluded.
-                hosts = {
-                    w.domain
-                    for w, outcome in zip(batch, outcomes, strict=True)
-                    if w.domain is not None and isinstance(outcome, bool)
-                }
-                await _mark_available(con, hosts)
         except PoolError as exc:
             _fail(batch, exc)
         except asyncio.CancelledError:
@@ -291,27 +284,23 @@ class InboxBatcher:
             _fail(batch, exc)
 
 
-async def _record(con: Conn, items: Sequence[inbox.NewItem]) -> list[bool | Exception]:
+async def _record(con: Conn, batch: Sequence[_Waiter]) -> list[bool | Exception]:
     """``record_many``, except that an item whose values the database refuses fails
-    alone (400), not the requests that happened to share its batch."""
+    alone (400), not the requests that happened to share its batch. A server that signs
+    valid requests is up, whatever delivery concluded: the signers' hosts are marked
+    available with the same statement."""
+    items = [w.item for w in batch]
+    hosts = {w.domain for w in batch if w.domain is not None}
     try:
-        return list(await inbox.record_many(con, items))
+        return list(await inbox.record_many(con, items, available=hosts))
     except inbox.Unstorable as exc:
-        if len(items) == 1:
+        if len(batch) == 1:
             log.info("inbox: cannot store %s: %s", items[0].activity_uri, exc)
             return [BadRequest("the activity cannot be stored")]
     outcomes: list[bool | Exception] = []
-    for item in items:
-        outcomes.extend(await _record(con, [item]))
+    for waiter in batch:
+        outcomes.extend(await _record(con, [waiter]))
     return outcomes
-
-
-async def _mark_available(con: Conn, hosts: set[str]) -> None:
-    # Not worth failing anything for: the activities are already committed.
-    try:
-        await domains.mark_all_available(con, hosts)
-    except PoolError as exc:
-        log.warning("inbox: could not mark %s available: %s", ", ".join(sorted(hosts)), exc)
 
 
 def _settle(waiter: _Waiter, outcome: bool | Exception) -> None:

@@ -396,6 +396,8 @@ def wire_bytes(text: str) -> bytes:
 # --- algorithms -----------------------------------------------------------
 
 _PSS_SHA512 = padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 
 
 def verify_with(algorithm: str, key: PublicKey, signature: bytes, data: bytes) -> None:
@@ -405,7 +407,7 @@ def verify_with(algorithm: str, key: PublicKey, signature: bytes, data: bytes) -
     cannot be used with the algorithm.
     """
     if algorithm == "rsa-v1_5-sha256" and isinstance(key, rsa.RSAPublicKey):
-        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        key.verify(signature, data, _PKCS1V15, _SHA256)
     elif algorithm == "rsa-pss-sha512" and isinstance(key, rsa.RSAPublicKey):
         key.verify(signature, data, _PSS_SHA512, hashes.SHA512())
     elif algorithm == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):

@@ -1,11 +1,13 @@
 """ActivityStreams vocabulary: parse what peers send, build what Shoal sends.
 
-The code lives in three modules kept small on purpose; import from here:
+The code lives in four modules kept small on purpose; import from here:
 
 - ``vocab_types``: the frozen values (``Activity``, ``Actor``, ``APObject``, ``Tag``,
   ``Attachment``, ``PublicKeyInfo``), ``VocabError``, ``PUBLIC`` and ``is_public``.
 - ``vocab_parse``: ``parse_any``/``parse_activity``/``parse_actor``/``parse_object``,
   the trust boundary for untrusted JSON.
+- ``vocab_check``: ``check_activity``, the inbox's verdict on an activity (the same as
+  ``parse_activity``'s) without the cost of building it.
 - ``vocab_build``: ``build_*`` functions returning dicts ready for orjson, with
   ``CONTEXT``.
 """
@@ -32,6 +34,7 @@ from federation.vocab_build import (
     context,
     format_datetime,
 )
+from federation.vocab_check import Envelope, check_activity
 from federation.vocab_parse import (
     MAX_DEPTH,
     MAX_ITEMS,
@@ -70,6 +73,7 @@ __all__ = [
     "Activity",
     "Actor",
     "Attachment",
+    "Envelope",
     "PublicKeyInfo",
     "Tag",
     "VocabError",
@@ -87,6 +91,7 @@ __all__ = [
     "build_tombstone",
     "build_undo",
     "build_update",
+    "check_activity",
     "context",
     "format_datetime",
     "is_public",

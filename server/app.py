@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
 from core import runtime
 from core.services import Services
@@ -14,6 +15,19 @@ from core.settings import Settings
 from server import activitypub, api, errors, inbox, pages, wellknown
 from server.cors import ApiCORS
 from server.templating import make_templates
+
+
+class ShoalApp(Starlette):
+    """Starlette, with inbox POSTs answered before the middleware and the router (see
+    ``server.inbox``): they are most of a federated server's requests."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            target = inbox.match(scope["path"])
+            if target is not None:
+                await inbox.serve(self.state.services, target, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
@@ -33,9 +47,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         finally:
             await runtime.stop(started)
 
-    app = Starlette(
+    app = ShoalApp(
         routes=[
-            # The inbox first: it is the busiest route, and matching goes in order.
             *inbox.ROUTES,
             *wellknown.ROUTES,
             *api.ROUTES,

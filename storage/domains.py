@@ -79,11 +79,9 @@ async def mark_available(con: Conn, domain: str) -> None:
 
 
 async def mark_all_available(con: Conn, domains: Iterable[str]) -> None:
-    """``mark_available`` for several hosts in one statement.
-
-    Called for every batch of inbox requests, so the usual case (every host already
-    available) only reads: no row is locked or written.
-    """
+    """``mark_available`` for several hosts in one statement; the usual case (every host
+    already available) only reads: no row is locked or written. (The inbox does the same
+    within ``inbox.record_many``.)"""
     names = sorted(set(domains))
     if not names:
         return

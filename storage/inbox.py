@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+import orjson
 
 from storage.pool import Conn, Pool, PoolError
 
@@ -57,6 +58,9 @@ class NewItem:
     actor_uri: str
     type: str
     payload: dict[str, Any]
+    # ``payload`` as it was received, when that is known to be valid JSON (the inbox
+    # decoded it): stored as it is, rather than encoded again.
+    payload_json: bytes | None = None
 
 
 class Unstorable(Exception):
@@ -78,6 +82,14 @@ _RECORD_MANY: Final = """
             AS item(activity_uri text, actor_uri text, type text, payload jsonb)
         ON CONFLICT (activity_uri) DO NOTHING
         RETURNING activity_uri),
+    -- The signers' hosts are up: clear what delivery concluded (``domains.mark_all_available``
+    -- in the same round trip). Only rows with something to clear are locked or written.
+    marked AS (
+        UPDATE domains SET failure_days = '{}', unavailable = false
+        WHERE domain IN (
+            SELECT domain FROM domains
+            WHERE domain = any($3::text[]) AND (unavailable OR failure_days <> '{}')
+            ORDER BY domain FOR UPDATE)),
     uris AS (SELECT array_agg(activity_uri) AS added FROM added)
     -- One NOTIFY, and only when something was added: the row is filtered out otherwise.
     SELECT added, pg_notify($2, '') FROM uris WHERE added IS NOT NULL"""
@@ -95,9 +107,12 @@ async def record(
     return recorded
 
 
-async def record_many(con: Conn, items: Sequence[NewItem]) -> list[bool]:
+async def record_many(
+    con: Conn, items: Sequence[NewItem], *, available: Iterable[str] = ()
+) -> list[bool]:
     """Queue several activities with one statement: for each, False when its id was seen
-    before (including earlier in ``items``). One NOTIFY for all of them, at commit.
+    before (including earlier in ``items``). One NOTIFY for all of them, at commit. The
+    hosts in ``available`` (whose servers signed the items) are marked available.
 
     On a connection outside a transaction the statement is its own transaction: when this
     returns, the rows are committed. Raises ``Unstorable`` when the database refuses the
@@ -113,12 +128,12 @@ async def record_many(con: Conn, items: Sequence[NewItem]) -> list[bool]:
             "activity_uri": i.activity_uri,
             "actor_uri": i.actor_uri,
             "type": i.type,
-            "payload": i.payload,
+            "payload": i.payload if i.payload_json is None else orjson.Fragment(i.payload_json),
         }
         for i in (items[n] for n in first.values())
     ]
     try:
-        added = await con.fetchval(_RECORD_MANY, batch, CHANNEL)
+        added = await con.fetchval(_RECORD_MANY, batch, CHANNEL, sorted(set(available)))
     except _VALUE_ERRORS as exc:
         raise Unstorable(str(exc)) from exc
     recorded = set(added or ())

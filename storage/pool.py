@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import asyncpg
 import orjson
@@ -60,15 +60,28 @@ class PoolConnection(_BaseConnection):
         self._listened = False
 
 
-def _encode(value: Any) -> str:
-    return orjson.dumps(value).decode()
+# JSON travels in PostgreSQL's binary format: the bytes orjson makes, with a version byte
+# for jsonb. No text codec means no str to build, copy and validate on the way in or out.
+_JSONB_VERSION: Final = b"\x01"
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return _JSONB_VERSION + orjson.dumps(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    if data[:1] != _JSONB_VERSION:
+        raise ValueError(f"unknown jsonb format version {data[:1]!r}")
+    return orjson.loads(memoryview(data)[1:])
 
 
 async def _init_connection(con: asyncpg.Connection[Any]) -> None:
-    for typename in ("jsonb", "json"):
-        await con.set_type_codec(
-            typename, encoder=_encode, decoder=orjson.loads, schema="pg_catalog", format="text"
-        )
+    await con.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+    await con.set_type_codec(
+        "json", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog", format="binary"
+    )
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:

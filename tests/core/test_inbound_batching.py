@@ -35,9 +35,9 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     calls: list[list[str]] = []
     real = inbox.record_many
 
-    async def counting(con: Any, items: Sequence[NewItem]) -> list[bool]:
+    async def counting(con: Any, items: Sequence[NewItem], **kwargs: Any) -> list[bool]:
         calls.append([i.activity_uri for i in items])
-        return await real(con, items)
+        return await real(con, items, **kwargs)
 
     monkeypatch.setattr(inbox, "record_many", counting)
     return calls
@@ -139,7 +139,7 @@ async def test_waiters_are_not_left_hanging_when_the_writer_is_cancelled(
 ) -> None:
     entered, never = asyncio.Event(), asyncio.Event()
 
-    async def stuck(con: Any, items: Sequence[NewItem]) -> list[bool]:
+    async def stuck(con: Any, items: Sequence[NewItem], **_: Any) -> list[bool]:
         entered.set()
         await never.wait()
         raise AssertionError("not reached")
@@ -208,7 +208,7 @@ async def test_a_database_outage_is_a_503_to_retry_not_a_500(
     peer.actor("alice", public)
     assert (await post(client, peer, private, 1)).status_code == 202
 
-    async def refused(*_: object) -> None:
+    async def refused(*_: object, **__: object) -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
     # While queueing (the key is known), and while looking a key up.
