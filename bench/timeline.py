@@ -398,17 +398,32 @@ BULK_TABLES = (
     "actor_stats",
     "status_stats",
 )
-# The row triggers that keep the counters of migration 0004 (actor_stats, status_stats):
-# fired a million times in one transaction they update the same few counter rows over and
-# over, each update leaving one more row version for the next to walk past (the load then
-# takes hours). They are off during the load, and the counters computed afterwards in one
-# pass, as the migration computes them for existing rows. Any other trigger stays on.
-COUNTER_TRIGGERS = {
-    "statuses": "statuses_counters",
-    "follows": "follows_counters",
-    "favourites": "favourites_counters",
-}
+# The row triggers that keep the counters of migration 0004 (actor_stats, status_stats)
+# and the home feeds of migration 0005: fired a million times in one transaction the
+# counter triggers update the same few rows over and over, each update leaving one more
+# row version for the next to walk past (the load then takes hours), and the feed ones
+# fan out row by row. They are off during the load, and what they keep is computed
+# afterwards in one pass each, as the migrations do for existing rows. Any other trigger
+# stays on.
+COUNTER_TRIGGERS = (
+    ("statuses", "statuses_counters"),
+    ("follows", "follows_counters"),
+    ("favourites", "favourites_counters"),
+    ("statuses", "statuses_home_feed"),
+    ("follows", "follows_home_feed"),
+)
 COUNTERS = {
+    "home_feed": """
+        INSERT INTO home_feed (owner_id, status_id, author_id)
+        SELECT f.follower_id, s.id, s.actor_id
+        FROM follows f
+        JOIN actors a ON a.id = f.follower_id AND a.local
+        JOIN statuses s ON s.actor_id = f.followee_id
+        WHERE f.state = 'accepted'
+        UNION
+        SELECT s.actor_id, s.id, s.actor_id
+        FROM statuses s JOIN actors a ON a.id = s.actor_id AND a.local
+        ON CONFLICT DO NOTHING""",
     "actor_stats": """
         INSERT INTO actor_stats (actor_id, statuses_count, followers_count, following_count,
                                  last_status_at)
@@ -471,8 +486,8 @@ async def _relax(con: Conn) -> list[str]:
            WHERE NOT tgisinternal AND tgenabled <> 'D'
              AND (tgrelid::regclass::text, tgname::text)
                  IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
-        list(COUNTER_TRIGGERS),
-        list(COUNTER_TRIGGERS.values()),
+        [table for table, _ in COUNTER_TRIGGERS],
+        [trigger for _, trigger in COUNTER_TRIGGERS],
     )
     counters = await con.fetch(
         "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL",

@@ -40,7 +40,8 @@ class ActorRow:
     public_key_id: str | None
     public_key_pem: str | None
     private_key_pem: str | None
-    raw: dict[str, Any] | None
+    # (The ``raw`` column, a remote actor's document as fetched, is written by
+    # ``upsert_remote`` but read by nothing: rows leave it out, and so skip decoding it.)
     published_at: datetime | None
     fetched_at: datetime | None
     created_at: datetime

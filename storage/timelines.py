@@ -7,8 +7,6 @@ of the table. The home timeline is the one that needs care: see ``home``.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import time
 from collections.abc import Sequence
 
 import asyncpg
@@ -35,78 +33,41 @@ def _hidden(viewer: str, actor: str) -> str:
                             AND (m.expires_at IS NULL OR m.expires_at > now())))"""
 
 
-# Home is read in windows of ids: first the last day below the page's upper bound,
-# then windows 16 times wider, then the rest. In a window, each followed author's newest
-# ids come from an index-only scan of statuses_actor (no heap): one index descent per
-# followed author. The newest of those ids are the candidates; they are read from the heap
-# and filtered in id order only until the page is full.
-_ID_MS = 1 << 16  # ids are milliseconds << 16
-_FIRST_WINDOW = 24 * 3600 * 1000 * _ID_MS
-_WINDOW_GROWTH = 16
+# The home feed (migration 0005) holds the ids; this reads it in id order and keeps what
+# the viewer may see, stopping once the page is full. The accounts the viewer blocks,
+# mutes or is blocked by are read once per page.
+_HOME_SQL = """
+    WITH hidden AS MATERIALIZED (
+        SELECT target_id AS actor_id FROM blocks WHERE actor_id = $1
+        UNION SELECT actor_id FROM blocks WHERE target_id = $1
+        UNION SELECT target_id FROM mutes WHERE actor_id = $1
+            AND (expires_at IS NULL OR expires_at > now()))
+    SELECT {columns} FROM home_feed h JOIN statuses s ON s.id = h.status_id
+    WHERE h.owner_id = $1 AND h.status_id > $2 AND h.status_id < $3
+      AND h.author_id NOT IN (SELECT actor_id FROM hidden)
+      AND (s.reblog_of_id IS NULL OR s.actor_id = $1
+           OR EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1
+                        AND f.followee_id = s.actor_id AND f.show_reblogs))
+      AND (s.actor_id = $1 OR s.visibility <> 'direct'
+           OR EXISTS (SELECT 1 FROM status_mentions sm
+                      WHERE sm.status_id = s.id AND sm.actor_id = $1))
+      AND (s.actor_id = $1 OR s.in_reply_to_id IS NULL
+           OR EXISTS (SELECT 1 FROM statuses p WHERE p.id = s.in_reply_to_id
+                        AND (p.actor_id = $1 OR p.actor_id = s.actor_id
+                             OR (p.actor_id NOT IN (SELECT actor_id FROM hidden)
+                                 AND EXISTS (SELECT 1 FROM follows f
+                                             WHERE f.follower_id = $1
+                                               AND f.followee_id = p.actor_id
+                                               AND f.state = 'accepted')))))
+      AND (s.reblog_of_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM statuses o WHERE o.id = s.reblog_of_id
+                            AND o.actor_id IN (SELECT actor_id FROM hidden)))
+    ORDER BY h.status_id {order} LIMIT $4"""
+_HOME = {
+    ascending: _HOME_SQL.format(columns=_S_COLUMNS, order="ASC" if ascending else "DESC")
+    for ascending in (False, True)
+}
 _NO_ID, _LAST_ID = 0, (1 << 63) - 1
-_MAX_PASSES = 8
-# Index entries a pass may read without a window (authors times batch).
-_SMALL_READ = 4000
-
-
-@functools.lru_cache(maxsize=256)
-def _home_sql(ascending: bool, batch: int, want: int) -> str:
-    """The home query for one direction and size ($1 viewer, $2/$3 the window, $4/$5 the
-    whole range). The sizes are written in, and the viewer and the bounds are read through
-    sub-selects: with nothing left for the estimates to depend on, PostgreSQL settles on
-    one generic plan for the prepared statement instead of planning every call again
-    (which costs more than running it)."""
-    order = "ASC" if ascending else "DESC"
-    return f"""
-        WITH authors AS (
-            SELECT f.followee_id AS actor_id, f.show_reblogs FROM follows f
-            WHERE f.follower_id = (SELECT $1::bigint) AND f.state = 'accepted'
-              AND f.followee_id NOT IN (
-                  SELECT target_id FROM blocks WHERE actor_id = $1
-                  UNION ALL SELECT actor_id FROM blocks WHERE target_id = $1
-                  UNION ALL SELECT target_id FROM mutes WHERE actor_id = $1
-                      AND (expires_at IS NULL OR expires_at > now()))
-            UNION ALL
-            SELECT $1::bigint, true
-        ), plan AS (
-            -- Few authors: reading a batch from each costs less than a second pass.
-            SELECT count(*) * {batch} <= {_SMALL_READ} AS whole FROM authors
-        ), candidates AS MATERIALIZED (
-            SELECT c.id, a.show_reblogs FROM authors a CROSS JOIN LATERAL (
-                SELECT s.id FROM statuses s
-                WHERE s.actor_id = a.actor_id
-                  AND s.id > (SELECT CASE WHEN whole THEN $4::bigint ELSE $2::bigint END
-                              FROM plan)
-                  AND s.id < (SELECT CASE WHEN whole THEN $5::bigint ELSE $3::bigint END
-                              FROM plan)
-                ORDER BY s.id {order} LIMIT {batch}
-            ) c
-            ORDER BY c.id {order} LIMIT {batch}
-        ), span AS (
-            SELECT count(*) AS candidates, min(id) AS lowest, max(id) AS highest,
-                   (SELECT whole FROM plan) AS whole
-            FROM candidates
-        )
-        SELECT span.*, kept.* FROM span LEFT JOIN LATERAL (
-            -- In candidate order, so that reading stops once the page is full.
-            SELECT s.* FROM (SELECT * FROM candidates ORDER BY id {order}) c
-            CROSS JOIN LATERAL (
-            SELECT {_S_COLUMNS} FROM statuses s
-            WHERE s.id = c.id AND (c.show_reblogs OR s.reblog_of_id IS NULL)
-              AND (s.actor_id = $1 OR s.visibility <> 'direct'
-                   OR EXISTS (SELECT 1 FROM status_mentions sm
-                              WHERE sm.status_id = s.id AND sm.actor_id = $1))
-              AND (s.actor_id = $1 OR s.in_reply_to_id IS NULL
-                   OR EXISTS (SELECT 1 FROM statuses p WHERE p.id = s.in_reply_to_id
-                                AND (p.actor_id = $1 OR p.actor_id = s.actor_id
-                                     OR p.actor_id IN (SELECT actor_id FROM authors))))
-              AND (s.reblog_of_id IS NULL
-                   OR NOT EXISTS (SELECT 1 FROM statuses o WHERE o.id = s.reblog_of_id
-                                    AND {_hidden("$1", "o.actor_id")}))
-            ) s
-            ORDER BY c.id {order} LIMIT {want}
-        ) kept ON true
-        ORDER BY kept.id {order}"""
 
 
 async def home(con: Conn, viewer_id: int, page: Page) -> list[StatusRow]:
@@ -115,35 +76,11 @@ async def home(con: Conn, viewer_id: int, page: Page) -> list[StatusRow]:
     public, unlisted and private posts, and its direct ones only where the viewer is
     mentioned. Boosts respect the follow's ``show_reblogs`` and hide muted originals;
     replies to someone the viewer does not follow are left out, as on Mastodon."""
-    ascending = page.ascending
-    # What is still to be read: ids strictly between lower and upper.
     lower = max(page.since_id or _NO_ID, page.min_id or _NO_ID)
     upper = _LAST_ID if page.max_id is None else page.max_id
-    now = (int(time.time() * 1000) + 60_000) * _ID_MS
-    window = _FIRST_WINDOW
-    batch = page.limit * 2  # room for what the filters drop: one pass usually does
-    found: list[StatusRow] = []
-    for passes in range(_MAX_PASSES):
-        last_pass = passes == _MAX_PASSES - 1
-        if ascending:
-            low, high = lower, upper if last_pass else min(upper, lower + window)
-        else:
-            low, high = (lower if last_pass else max(lower, min(upper, now) - window)), upper
-        sql = _home_sql(ascending, batch, page.limit - len(found))
-        records = await con.fetch(sql, viewer_id, low, high, lower, upper)
-        found += [_status(r) for r in records if r["id"] is not None]
-        span = records[0]
-        if len(found) >= page.limit:
-            break
-        if span["candidates"] == batch:
-            # The window holds more than one batch: go on after the last candidate.
-            lower, upper = (span["highest"], upper) if ascending else (lower, span["lowest"])
-            continue
-        if span["whole"] or (high if ascending else low) == (upper if ascending else lower):
-            break  # the whole range has been read
-        lower, upper = (high, upper) if ascending else (lower, low)
-        window *= _WINDOW_GROWTH
-    return found[::-1] if ascending else found
+    records = await con.fetch(_HOME[page.ascending], viewer_id, lower, upper, page.limit)
+    found = [_status(r) for r in records]
+    return found[::-1] if page.ascending else found
 
 
 def _origin_filter(local: bool, remote: bool) -> str:
