@@ -397,6 +397,7 @@ BULK_TABLES = (
     "follows",
     "actor_stats",
     "status_stats",
+    "home_feed",
 )
 # The row triggers that keep the counters of migration 0004 (actor_stats, status_stats)
 # and the home feeds of migration 0005: fired a million times in one transaction the

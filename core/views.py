@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.services import Services
-from storage import actors, statuses, views
+from storage import statuses, views
 from storage.actors import ActorRow
 from storage.pool import Conn
 from storage.statuses import StatusRow
@@ -69,8 +69,9 @@ async def load_status_views(
     facts = await views.status_facts(con, viewer.id if viewer else None, [s.id for s in every])
     author_ids = {s.actor_id for s in every}
     mention_ids = {a for f in facts.values() for a in f.mention_ids}
-    people = await actors.get_many(con, list(author_ids | mention_ids))
-    author_counts = await views.account_counts(con, list(author_ids))
+    people_counts = await views.accounts(con, list(author_ids | mention_ids))
+    people = {actor_id: actor for actor_id, (actor, _) in people_counts.items()}
+    author_counts = {actor_id: counts for actor_id, (_, counts) in people_counts.items()}
 
     def build(row: StatusRow) -> StatusView | None:
         author = people.get(row.actor_id)

@@ -208,4 +208,4 @@ async def next_id(con: Conn) -> int:
 
 async def get_many(con: Conn, status_ids: Sequence[int]) -> dict[int, StatusRow]:
     records = await con.fetch(f"{_SELECT} WHERE id = any($1::bigint[])", list(set(status_ids)))
-    return {r["id"]: StatusRow(**dict(r)) for r in records}
+    return {r["id"]: StatusRow(*r) for r in records}  # _SELECT: the columns in field order

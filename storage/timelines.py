@@ -1,7 +1,8 @@
 """Timelines: pages of statuses a member reads (home, public, hashtag, bookmarks, favourites).
 
 Every query reads an index in id order and stops after about one page, whatever the size
-of the table. The home timeline is the one that needs care: see ``home``.
+of the table. The home timeline reads the member's feed (``home_feed``, kept by the
+triggers of migration 0005), not every followed account's posts.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ async def home(con: Conn, viewer_id: int, page: Page) -> list[StatusRow]:
     lower = max(page.since_id or _NO_ID, page.min_id or _NO_ID)
     upper = _LAST_ID if page.max_id is None else page.max_id
     records = await con.fetch(_HOME[page.ascending], viewer_id, lower, upper, page.limit)
-    found = [_status(r) for r in records]
+    found = [StatusRow(*r) for r in records]  # exactly the row's columns, in order
     return found[::-1] if page.ascending else found
 
 
@@ -126,7 +127,7 @@ async def _public_page(
     else:
         sql = f"{scan} LIMIT $2"
     records = await con.fetch(sql, viewer_id, page.limit, *args, *values)
-    rows = [_status(r) for r in records]
+    rows = [StatusRow(*r) for r in records]  # exactly the row's columns, in order
     return rows[::-1] if page.ascending else rows
 
 
