@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +43,7 @@ class Cluster:
     admin_url: str
     template: str
     server: embedded.EmbeddedServer | None
+    parent: Path | None = None  # the temporary directory of an embedded server
 
     async def create_database(self) -> str:
         name = f"shoal_test_{os.getpid()}_{next(_counter)}"
@@ -66,6 +68,7 @@ class Cluster:
 async def start_cluster() -> Cluster:
     url = os.environ.get("SHOAL_TEST_DATABASE_URL")
     server = None
+    parent: Path | None = None
     if not url:
         # pgserver runs postgres as an unprivileged user under root: the parent must be
         # traversable by it, which pytest's 0700 tmp dirs are not.
@@ -85,13 +88,16 @@ async def start_cluster() -> Cluster:
         await migrate.apply(con)
     finally:
         await con.close()
-    return Cluster(admin_url=url, template=template, server=server)
+    return Cluster(admin_url=url, template=template, server=server, parent=parent)
 
 
 async def stop_cluster(cluster: Cluster) -> None:
     await cluster.drop_database(cluster.template)
     if cluster.server is not None:
         await asyncio.to_thread(embedded.release, cluster.server)
+    # The data directory goes with the server (unless some other process keeps it up).
+    if cluster.parent is not None and not embedded.is_running(cluster.parent / "pgdata"):
+        await asyncio.to_thread(shutil.rmtree, cluster.parent, True)
 
 
 async def wait_for(
