@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import Unprocessable
+from core.page_views import Known, PageItem, load_page
 from core.services import Services
-from core.views import StatusView, load_status_views
 from storage import timelines
 from storage.actors import ActorRow
 from storage.paging import Page
@@ -24,7 +24,7 @@ _TAG = re.compile(r"^\w+$")
 
 @dataclass(frozen=True, slots=True)
 class StatusPage:
-    views: list[StatusView]
+    items: list[PageItem]
     cursors: list[int]
 
 
@@ -37,14 +37,14 @@ class Origin:
     only_media: bool = False
 
 
-async def home(services: Services, viewer: ActorRow, page: Page) -> StatusPage:
+async def home(services: Services, viewer: ActorRow, page: Page, known: Known) -> StatusPage:
     async with services.pool.acquire() as con:
         rows = await timelines.home(con, viewer.id, page)
-        return StatusPage(await load_status_views(con, viewer, rows), [r.id for r in rows])
+        return StatusPage(await load_page(con, viewer, rows, known), [r.id for r in rows])
 
 
 async def public(
-    services: Services, viewer: ActorRow | None, page: Page, origin: Origin
+    services: Services, viewer: ActorRow | None, page: Page, origin: Origin, known: Known
 ) -> StatusPage:
     async with services.pool.acquire() as con:
         rows = await timelines.public(
@@ -55,7 +55,7 @@ async def public(
             remote=origin.remote,
             only_media=origin.only_media,
         )
-        return StatusPage(await load_status_views(con, viewer, rows), [r.id for r in rows])
+        return StatusPage(await load_page(con, viewer, rows, known), [r.id for r in rows])
 
 
 def hashtag_name(text: str) -> str:
@@ -76,7 +76,12 @@ class TagQuery:
 
 
 async def tagged(
-    services: Services, viewer: ActorRow | None, page: Page, query: TagQuery, origin: Origin
+    services: Services,
+    viewer: ActorRow | None,
+    page: Page,
+    query: TagQuery,
+    origin: Origin,
+    known: Known,
 ) -> StatusPage:
     groups = {"any": query.any, "all": query.all, "none": query.none}
     for name, values in groups.items():
@@ -95,18 +100,18 @@ async def tagged(
             remote=origin.remote,
             only_media=origin.only_media,
         )
-        return StatusPage(await load_status_views(con, viewer, rows), [r.id for r in rows])
+        return StatusPage(await load_page(con, viewer, rows, known), [r.id for r in rows])
 
 
-async def bookmarks(services: Services, viewer: ActorRow, page: Page) -> StatusPage:
+async def bookmarks(services: Services, viewer: ActorRow, page: Page, known: Known) -> StatusPage:
     async with services.pool.acquire() as con:
         marks = await timelines.bookmarks(con, viewer.id, page)
-        views = await load_status_views(con, viewer, [s for _, s in marks])
-        return StatusPage(views, [m for m, _ in marks])
+        items = await load_page(con, viewer, [s for _, s in marks], known)
+        return StatusPage(items, [m for m, _ in marks])
 
 
-async def favourites(services: Services, viewer: ActorRow, page: Page) -> StatusPage:
+async def favourites(services: Services, viewer: ActorRow, page: Page, known: Known) -> StatusPage:
     async with services.pool.acquire() as con:
         marks = await timelines.favourites(con, viewer.id, page)
-        views = await load_status_views(con, viewer, [s for _, s in marks])
-        return StatusPage(views, [m for m, _ in marks])
+        items = await load_page(con, viewer, [s for _, s in marks], known)
+        return StatusPage(items, [m for m, _ in marks])

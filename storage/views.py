@@ -121,12 +121,26 @@ class StatusFacts:
     reply_author_id: int | None
 
 
-async def status_facts(
+@dataclass(frozen=True, slots=True)
+class PageFact:
+    """A status's facts, with what says whether a copy rendered earlier still holds: the
+    versions of its row and of its author's row (``xmin``, which every update of a row
+    changes), and the author's counters."""
+
+    facts: StatusFacts
+    version: str
+    actor_id: int
+    author_version: str
+    author_counts: AccountCounts
+
+
+async def page_facts(
     con: Conn, viewer_id: int | None, status_ids: Sequence[int]
-) -> dict[int, StatusFacts]:
-    """Everything a page of statuses needs besides authors, in one round trip."""
+) -> dict[int, PageFact]:
+    """Everything a page of statuses needs besides the rows themselves, in one round trip;
+    a status that is gone is left out."""
     rows = await con.fetch(
-        """SELECT s.id,
+        """SELECT s.id, s.xmin::text AS version, s.actor_id, a.xmin::text AS author_version,
               coalesce(t.replies_count, 0) AS replies,
               coalesce(t.reblogs_count, 0) AS reblogs,
               coalesce(t.favourites_count, 0) AS favourites,
@@ -144,20 +158,39 @@ async def status_facts(
                     ORDER BY g.tag) AS tags,
               ARRAY(SELECT m.actor_id FROM status_mentions m WHERE m.status_id = s.id
                     ORDER BY m.actor_id) AS mentions,
-              (SELECT p.actor_id FROM statuses me JOIN statuses p ON p.id = me.in_reply_to_id
-                WHERE me.id = s.id) AS reply_author
-           FROM unnest($2::bigint[]) AS s(id)
-           LEFT JOIN status_stats t ON t.status_id = s.id""",
+              (SELECT p.actor_id FROM statuses p WHERE p.id = s.in_reply_to_id) AS reply_author,
+              coalesce(c.followers_count, 0) AS a_followers,
+              coalesce(c.following_count, 0) AS a_following,
+              coalesce(c.statuses_count, 0) AS a_statuses, c.last_status_at AS a_last
+           FROM statuses s
+           JOIN actors a ON a.id = s.actor_id
+           LEFT JOIN status_stats t ON t.status_id = s.id
+           LEFT JOIN actor_stats c ON c.actor_id = s.actor_id
+           WHERE s.id = any($2::bigint[])""",
         viewer_id,
         list(set(status_ids)),
     )
     return {
-        r["id"]: StatusFacts(
-            StatusCounts(r["replies"], r["reblogs"], r["favourites"]),
-            ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"]),
-            list(r["tags"]),
-            list(r["mentions"]),
-            r["reply_author"],
+        r["id"]: PageFact(
+            StatusFacts(
+                StatusCounts(r["replies"], r["reblogs"], r["favourites"]),
+                ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"]),
+                list(r["tags"]),
+                list(r["mentions"]),
+                r["reply_author"],
+            ),
+            r["version"],
+            r["actor_id"],
+            r["author_version"],
+            AccountCounts(r["a_followers"], r["a_following"], r["a_statuses"], r["a_last"]),
         )
         for r in rows
     }
+
+
+async def status_facts(
+    con: Conn, viewer_id: int | None, status_ids: Sequence[int]
+) -> dict[int, StatusFacts]:
+    """``page_facts`` without the versions."""
+    found = await page_facts(con, viewer_id, status_ids)
+    return {status_id: fact.facts for status_id, fact in found.items()}

@@ -13,6 +13,7 @@ from core.urls import Urls
 from core.views import AccountView, StatusView
 from storage.actors import ActorRow, UserRow
 from storage.statuses import StatusRow
+from storage.views import AccountCounts
 
 MISSING_AVATAR = "/avatars/original/missing.png"
 MISSING_HEADER = "/headers/original/missing.png"
@@ -61,6 +62,13 @@ def account(view: AccountView, urls: Urls) -> dict[str, Any]:
         "roles": [],
         # Mastodon gives the creation day at midnight UTC.
         "created_at": iso(created.replace(hour=0, minute=0, second=0, microsecond=0)),
+        **account_counters(counts),
+    }
+
+
+def account_counters(counts: AccountCounts) -> dict[str, Any]:
+    """The fields of an account entity that its counters give."""
+    return {
         "last_status_at": counts.last_status_at.date().isoformat()
         if counts.last_status_at
         else None,

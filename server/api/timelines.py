@@ -10,19 +10,24 @@ from starlette.routing import BaseRoute, Route
 from core import timelines
 from core.errors import NotFound
 from core.timelines import Origin, StatusPage, TagQuery
-from server.api import entities
 from server.api.auth import authenticate, optional_auth
 from server.api.common import bool_param, json, link_header, list_param, page_params
+from server.api.rendered import PageRender, Rendered
 from server.templating import services_of
 from storage.actors import ActorRow
 
 
-def _render(request: Request, found: StatusPage) -> Response:
-    urls = services_of(request).urls
-    return json(
-        [entities.status(v, urls) for v in found.views],
-        headers=link_header(request, found.cursors),
-    )
+def _rendered(request: Request) -> PageRender:
+    """A page of the app's ``Rendered`` entities (made on first use: it needs the URLs)."""
+    state = request.app.state
+    rendered: Rendered | None = getattr(state, "rendered", None)
+    if rendered is None:
+        rendered = state.rendered = Rendered(services_of(request).urls)
+    return rendered.page()
+
+
+def _render(request: Request, found: StatusPage, render: PageRender) -> Response:
+    return json(render.entities(found.items), headers=link_header(request, found.cursors))
 
 
 def _member(actor: ActorRow | None) -> ActorRow:
@@ -42,15 +47,18 @@ def _origin(request: Request) -> Origin:
 async def home(request: Request) -> Response:
     viewer = _member((await authenticate(request, "read:statuses")).actor)
     page = page_params(request, default=20, maximum=40)
-    return _render(request, await timelines.home(services_of(request), viewer, page))
+    render = _rendered(request)
+    found = await timelines.home(services_of(request), viewer, page, render)
+    return _render(request, found, render)
 
 
 async def public(request: Request) -> Response:
     auth = await optional_auth(request, "read:statuses")
     page = page_params(request, default=20, maximum=40)
     viewer = auth.actor if auth else None
-    found = await timelines.public(services_of(request), viewer, page, _origin(request))
-    return _render(request, found)
+    render = _rendered(request)
+    found = await timelines.public(services_of(request), viewer, page, _origin(request), render)
+    return _render(request, found, render)
 
 
 async def tag(request: Request) -> Response:
@@ -64,8 +72,11 @@ async def tag(request: Request) -> Response:
         none=list_param(q, "none"),
     )
     viewer = auth.actor if auth else None
-    found = await timelines.tagged(services_of(request), viewer, page, query, _origin(request))
-    return _render(request, found)
+    render = _rendered(request)
+    found = await timelines.tagged(
+        services_of(request), viewer, page, query, _origin(request), render
+    )
+    return _render(request, found, render)
 
 
 async def list_timeline(request: Request) -> Response:
@@ -77,13 +88,17 @@ async def list_timeline(request: Request) -> Response:
 async def bookmarks(request: Request) -> Response:
     viewer = _member((await authenticate(request, "read:bookmarks")).actor)
     page = page_params(request, default=20, maximum=40)
-    return _render(request, await timelines.bookmarks(services_of(request), viewer, page))
+    render = _rendered(request)
+    found = await timelines.bookmarks(services_of(request), viewer, page, render)
+    return _render(request, found, render)
 
 
 async def favourites(request: Request) -> Response:
     viewer = _member((await authenticate(request, "read:favourites")).actor)
     page = page_params(request, default=20, maximum=40)
-    return _render(request, await timelines.favourites(services_of(request), viewer, page))
+    render = _rendered(request)
+    found = await timelines.favourites(services_of(request), viewer, page, render)
+    return _render(request, found, render)
 
 
 ROUTES: list[BaseRoute] = [

@@ -319,3 +319,51 @@ async def test_bookmarks_and_favourites_page_by_when_they_were_made(world: World
     assert all(s["favourited"] for s in favourites.json())
     assert ids(await world.get("/api/v1/favourites", world.bob)) == []
     assert (await world.get("/api/v1/bookmarks")).status_code == 401
+
+
+# --- rendered once per version ----------------------------------------------------------
+
+
+async def test_pages_equal_the_statuses_read_one_by_one_through_changes(world: World) -> None:
+    """Pages reuse the entities rendered for earlier pages (``server.api.rendered``): each
+    status on a page must equal ``GET /api/v1/statuses/:id``, cold, warm and after every
+    kind of change: counts, the viewer's flags, an edit, a profile, an author's counters."""
+    alice, bob, carol = world.alice, world.bob, world.carol
+    await world.follow(alice, bob)
+    await world.follow(alice, carol)
+    first = await world.posted(bob, "hello @carol, see you at the #coop")
+    await world.posted(carol, "on my way", in_reply_to_id=first["id"])
+    mine = await world.posted(alice, "my own")
+    await world.act(carol, first["id"], "reblog")
+    await world.act(alice, mine["id"], "pin")
+
+    async def page() -> list[dict[str, Any]]:
+        response = await world.get("/api/v1/timelines/home", alice)
+        assert response.status_code == 200, response.text
+        entities: list[dict[str, Any]] = response.json()
+        for entity in entities:
+            alone = await world.get(f"/api/v1/statuses/{entity['id']}", alice)
+            assert entity == alone.json()
+        return entities
+
+    cold = await page()
+    assert len(cold) == 4 and await page() == cold
+    await world.act(alice, first["id"], "favourite")
+    await world.act(alice, first["id"], "bookmark")
+    edited = await world.client.put(
+        f"/api/v1/statuses/{first['id']}", headers=bob.headers, data={"status": "edited"}
+    )
+    assert edited.status_code == 200, edited.text
+    renamed = await world.client.patch(
+        "/api/v1/accounts/update_credentials", headers=bob.headers, data={"display_name": "Bob B"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    await world.posted(bob, "one more")
+    after = {s["id"]: s for s in await page()}
+    changed = after[first["id"]]
+    assert changed["favourited"] and changed["bookmarked"] and changed["favourites_count"] == 1
+    assert "edited" in changed["content"] and changed["edited_at"] is not None
+    assert changed["account"]["display_name"] == "Bob B"
+    assert changed["account"]["statuses_count"] == 2
+    boosts = [s for s in after.values() if s["reblog"] is not None]
+    assert [b["reblog"]["content"] for b in boosts] == [changed["content"]]

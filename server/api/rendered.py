@@ -1,0 +1,118 @@
+"""Status and account entities rendered once per version, for pages of statuses.
+
+A timeline page shows the same statuses and authors over and over. ``Rendered`` keeps,
+per web process, each status entity without what changes per request or per viewer, and
+each account entity without its counters, keyed by the version of the row it came from
+(``core.page_views``). A page then costs a dict copy per status: the counts, the viewer's
+flags, the author's counters and the boosted status are filled in on every request.
+
+Mentioned accounts inside a status entity are only re-rendered when the status changes:
+a mention shows an account's username, acct and URL, which do not change in practice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from core.page_views import PageItem
+from core.urls import Urls
+from server.api import entities
+from storage.views import AccountCounts
+
+MAX_STATUSES: Final = 10_000
+MAX_ACCOUNTS: Final = 5_000
+# What ``entities.status`` gives that depends on the request, the viewer or other rows.
+_PER_REQUEST: Final = (
+    "account",
+    "reblog",
+    "reblogs_count",
+    "favourites_count",
+    "replies_count",
+    "favourited",
+    "reblogged",
+    "bookmarked",
+    "pinned",
+)
+
+_Entry = tuple[str, dict[str, Any]]  # (version, entity)
+
+
+class Rendered:
+    """The process's entities; ``page`` starts the rendering of one page."""
+
+    def __init__(self, urls: Urls) -> None:
+        self.urls = urls
+        self.statuses: dict[int, _Entry] = {}
+        self.accounts: dict[int, _Entry] = {}
+
+    def page(self) -> PageRender:
+        return PageRender(self)
+
+
+def _keep(store: dict[int, _Entry], key: int, entry: _Entry, limit: int) -> None:
+    if key not in store and len(store) >= limit:
+        del store[next(iter(store))]  # the oldest entry
+    store[key] = entry
+
+
+class PageRender:
+    """One page: answers ``core.page_views.Known`` and holds on to what it found, so that
+    an entry another request evicts meanwhile is still there to render from."""
+
+    def __init__(self, rendered: Rendered) -> None:
+        self._rendered = rendered
+        self._statuses: dict[int, dict[str, Any]] = {}
+        self._accounts: dict[int, dict[str, Any]] = {}
+
+    def has_status(self, status_id: int, version: str) -> bool:
+        return _lookup(self._rendered.statuses, status_id, version, self._statuses)
+
+    def has_account(self, actor_id: int, version: str) -> bool:
+        return _lookup(self._rendered.accounts, actor_id, version, self._accounts)
+
+    def entities(self, items: list[PageItem]) -> list[dict[str, Any]]:
+        return [self._status(item) for item in items]
+
+    def _status(self, item: PageItem) -> dict[str, Any]:
+        fact, urls = item.fact, self._rendered.urls
+        base = self._statuses.get(item.status_id)
+        if base is None:
+            assert item.view is not None, "load_page gives a view for every unknown status"
+            base = entities.status(item.view, urls)
+            for key in _PER_REQUEST:
+                base.pop(key, None)
+            self._statuses[item.status_id] = base
+            _keep(self._rendered.statuses, item.status_id, (fact.version, base), MAX_STATUSES)
+        account = self._accounts.get(fact.actor_id)
+        if account is None:
+            assert item.author is not None, "load_page gives a view for every unknown author"
+            account = entities.account(item.author, urls)
+            self._accounts[fact.actor_id] = account
+            _keep(
+                self._rendered.accounts, fact.actor_id, (fact.author_version, account), MAX_ACCOUNTS
+            )
+        counts, flags = fact.facts.counts, fact.facts.flags
+        entity = dict(base)
+        entity["account"] = _with_counts(account, fact.author_counts)
+        entity["reblog"] = self._status(item.reblog) if item.reblog is not None else None
+        entity["reblogs_count"] = counts.reblogs
+        entity["favourites_count"] = counts.favourites
+        entity["replies_count"] = counts.replies
+        entity["favourited"] = flags.favourited
+        entity["reblogged"] = flags.reblogged
+        entity["bookmarked"] = flags.bookmarked
+        if item.viewer_is_author:
+            entity["pinned"] = flags.pinned
+        return entity
+
+
+def _lookup(store: dict[int, _Entry], key: int, version: str, found: dict[int, Any]) -> bool:
+    entry = store.get(key)
+    if entry is None or entry[0] != version:
+        return False
+    found[key] = entry[1]
+    return True
+
+
+def _with_counts(account: dict[str, Any], counts: AccountCounts) -> dict[str, Any]:
+    return {**account, **entities.account_counters(counts)}
