@@ -11,8 +11,7 @@ update of that row changes (``storage.views.page_facts``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from core.views import AccountView, StatusView
 from storage import statuses, views
@@ -30,8 +29,7 @@ class Known(Protocol):
     def has_account(self, actor_id: int, version: str) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PageItem:
+class PageItem(NamedTuple):
     status_id: int
     fact: PageFact
     viewer_is_author: bool

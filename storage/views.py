@@ -1,12 +1,15 @@
 """Batched reads behind the client API's entities: one query per kind of fact, for a whole
-page of statuses or accounts at once (never one query per row)."""
+page of statuses or accounts at once (never one query per row).
+
+The values are named tuples: a page builds a hundred of them, and a tuple is several
+times cheaper to make than a frozen dataclass."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from storage.actors import ActorRow
 from storage.pool import Conn
@@ -15,23 +18,20 @@ _A_FIELDS = tuple(f.name for f in dataclasses.fields(ActorRow))
 _A_COLUMNS = ", ".join(f"a.{name}" for name in _A_FIELDS)
 
 
-@dataclass(frozen=True, slots=True)
-class AccountCounts:
+class AccountCounts(NamedTuple):
     followers: int
     following: int
     statuses: int
     last_status_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class StatusCounts:
+class StatusCounts(NamedTuple):
     replies: int
     reblogs: int
     favourites: int
 
 
-@dataclass(frozen=True, slots=True)
-class ViewerFlags:
+class ViewerFlags(NamedTuple):
     favourited: bool
     reblogged: bool
     bookmarked: bool
@@ -112,8 +112,7 @@ async def tags(con: Conn, status_ids: Sequence[int]) -> dict[int, list[str]]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class StatusFacts:
+class StatusFacts(NamedTuple):
     counts: StatusCounts
     flags: ViewerFlags
     tags: list[str]
@@ -121,8 +120,7 @@ class StatusFacts:
     reply_author_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class PageFact:
+class PageFact(NamedTuple):
     """A status's facts, with what says whether a copy rendered earlier still holds: the
     versions of its row and of its author's row (``xmin``, which every update of a row
     changes), and the author's counters."""
