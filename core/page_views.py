@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from core.views import AccountView, StatusView
-from storage import statuses, views
+from storage import views
 from storage.actors import ActorRow
 from storage.pool import Conn
 from storage.statuses import StatusRow
@@ -35,65 +35,62 @@ class PageItem(NamedTuple):
     viewer_is_author: bool
     reblog: PageItem | None
     # Only what the renderer lacks: the status's view (its ``reblog`` left out: that is
-    # the item's own), and the author's view.
-    view: StatusView | None
-    author: AccountView | None
+    # the item's own) and the author's, each with the version of the row it was made from
+    # (which may be newer than ``fact``'s, never older).
+    view: tuple[StatusView, str] | None
+    author: tuple[AccountView, str] | None
 
 
 async def load_page(
     con: Conn, viewer: ActorRow | None, rows: Sequence[StatusRow], known: Known
 ) -> list[PageItem]:
     """Items for ``rows`` (in their order), without those whose status or boosted status
-    is gone. Two round trips when everything is known, four at most."""
+    is gone. One round trip when everything is known, three at most."""
     boosted = [r.reblog_of_id for r in rows if r.reblog_of_id is not None]
-    facts = await views.page_facts(
-        con, viewer.id if viewer else None, [r.id for r in rows] + boosted
-    )
+    viewer_id = viewer.id if viewer is not None else None
+    facts = await views.page_facts(con, viewer_id, [r.id for r in rows] + boosted)
     unknown = {i for i, f in facts.items() if not known.has_status(i, f.version)}
-    by_id = {r.id: r for r in rows}
-    missing_rows = [i for i in unknown if i not in by_id]
-    if missing_rows:
-        by_id.update(await statuses.get_many(con, missing_rows))
+    details = await views.status_details(con, list(unknown)) if unknown else {}
     # Actors to load: the authors the renderer lacks, and the authors and mentioned
     # accounts of the statuses it must render.
     actor_ids = {
         f.actor_id for f in facts.values() if not known.has_account(f.actor_id, f.author_version)
     }
-    for i in unknown:
-        actor_ids.add(facts[i].actor_id)
-        actor_ids.update(facts[i].facts.mention_ids)
-    people = (
-        {a: row for a, (row, _) in (await views.accounts(con, list(actor_ids))).items()}
-        if actor_ids
-        else {}
-    )
-    viewer_id = viewer.id if viewer is not None else None
+    for found in details.values():
+        actor_ids.add(found.row.actor_id)
+        actor_ids.update(found.extras.mention_ids)
+    people = await views.accounts(con, list(actor_ids)) if actor_ids else {}
 
-    def author_view(fact: PageFact) -> AccountView | None:
-        actor = people.get(fact.actor_id)
-        return None if actor is None else AccountView(actor, fact.author_counts)
+    def author_of(fact: PageFact) -> tuple[AccountView, str] | None:
+        found = people.get(fact.actor_id)
+        return (
+            None if found is None else (AccountView(found.actor, fact.author_counts), found.version)
+        )
 
     def item(status_id: int, reblog: PageItem | None) -> PageItem | None:
         fact = facts.get(status_id)
         if fact is None:
             return None
-        view: StatusView | None = None
+        view: tuple[StatusView, str] | None = None
         if status_id in unknown:
-            row, author = by_id.get(status_id), author_view(fact)
-            if row is None or author is None:
+            found, author = details.get(status_id), author_of(fact)
+            if found is None or author is None:
                 return None
-            view = StatusView(
-                status=row,
-                author=author,
-                reblog=None,
-                mentions=[people[a] for a in fact.facts.mention_ids if a in people],
-                tags=fact.facts.tags,
-                counts=fact.facts.counts,
-                flags=fact.facts.flags,
-                in_reply_to_account_id=fact.facts.reply_author_id,
-                viewer_is_author=viewer_id == fact.actor_id,
+            view = (
+                StatusView(
+                    status=found.row,
+                    author=author[0],
+                    reblog=None,
+                    mentions=[people[a].actor for a in found.extras.mention_ids if a in people],
+                    tags=found.extras.tags,
+                    counts=fact.counts,
+                    flags=fact.flags,
+                    in_reply_to_account_id=found.extras.reply_author_id,
+                    viewer_is_author=viewer_id == fact.actor_id,
+                ),
+                found.version,
             )
-        author = author_view(fact) if fact.actor_id in people else None
+        author = author_of(fact)
         if author is None and not known.has_account(fact.actor_id, fact.author_version):
             return None  # the author is gone
         return PageItem(status_id, fact, viewer_id == fact.actor_id, reblog, view, author)
@@ -105,7 +102,7 @@ async def load_page(
             reblog = item(row.reblog_of_id, None)
             if reblog is None:
                 continue  # the boosted status is gone: so is the boost
-        found = item(row.id, reblog)
-        if found is not None:
-            items.append(found)
+        page_item = item(row.id, reblog)
+        if page_item is not None:
+            items.append(page_item)
     return items

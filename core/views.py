@@ -70,8 +70,8 @@ async def load_status_views(
     author_ids = {s.actor_id for s in every}
     mention_ids = {a for f in facts.values() for a in f.mention_ids}
     people_counts = await views.accounts(con, list(author_ids | mention_ids))
-    people = {actor_id: actor for actor_id, (actor, _) in people_counts.items()}
-    author_counts = {actor_id: counts for actor_id, (_, counts) in people_counts.items()}
+    people = {actor_id: found.actor for actor_id, found in people_counts.items()}
+    author_counts = {actor_id: found.counts for actor_id, found in people_counts.items()}
 
     def build(row: StatusRow) -> StatusView | None:
         author = people.get(row.actor_id)

@@ -11,11 +11,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from asyncpg import Record
+
 from storage.actors import ActorRow
 from storage.pool import Conn
+from storage.statuses import StatusRow
 
 _A_FIELDS = tuple(f.name for f in dataclasses.fields(ActorRow))
 _A_COLUMNS = ", ".join(f"a.{name}" for name in _A_FIELDS)
+_S_FIELDS = tuple(f.name for f in dataclasses.fields(StatusRow))
+_S_COLUMNS = ", ".join(f"s.{name}" for name in _S_FIELDS)
 
 
 class AccountCounts(NamedTuple):
@@ -53,13 +58,17 @@ async def account_counts(con: Conn, actor_ids: Sequence[int]) -> dict[int, Accou
     }
 
 
-async def accounts(
-    con: Conn, actor_ids: Sequence[int]
-) -> dict[int, tuple[ActorRow, AccountCounts]]:
-    """Actors with their counters: ``actors.get_many`` and ``account_counts`` in one round
-    trip."""
+class AccountRecord(NamedTuple):
+    actor: ActorRow
+    counts: AccountCounts
+    version: str  # the actor row's ``xmin``, as ``page_facts`` gives it
+
+
+async def accounts(con: Conn, actor_ids: Sequence[int]) -> dict[int, AccountRecord]:
+    """Actors with their counters and row versions: ``actors.get_many`` and
+    ``account_counts`` in one round trip."""
     rows = await con.fetch(
-        f"""SELECT {_A_COLUMNS},
+        f"""SELECT {_A_COLUMNS}, a.xmin::text AS a_version,
                   coalesce(s.followers_count, 0) AS s_followers,
                   coalesce(s.following_count, 0) AS s_following,
                   coalesce(s.statuses_count, 0) AS s_statuses, s.last_status_at AS s_last
@@ -69,9 +78,10 @@ async def accounts(
     )
     width = len(_A_FIELDS)
     return {
-        r["id"]: (
+        r["id"]: AccountRecord(
             ActorRow(*r[:width]),
             AccountCounts(r["s_followers"], r["s_following"], r["s_statuses"], r["s_last"]),
+            r["a_version"],
         )
         for r in rows
     }
@@ -120,25 +130,36 @@ class StatusFacts(NamedTuple):
     reply_author_id: int | None
 
 
-class PageFact(NamedTuple):
-    """A status's facts, with what says whether a copy rendered earlier still holds: the
-    versions of its row and of its author's row (``xmin``, which every update of a row
-    changes), and the author's counters."""
+class StatusExtras(NamedTuple):
+    """What a status shows that only changes with the status itself."""
 
-    facts: StatusFacts
+    tags: list[str]
+    mention_ids: list[int]
+    reply_author_id: int | None
+
+
+class PageFact(NamedTuple):
+    """What a page shows of a status that changes without the status changing, with what
+    says whether a copy rendered earlier still holds: the versions of its row and of its
+    author's row (``xmin``, which every update of a row changes)."""
+
+    counts: StatusCounts
+    flags: ViewerFlags
     version: str
     actor_id: int
     author_version: str
     author_counts: AccountCounts
 
 
-async def page_facts(
-    con: Conn, viewer_id: int | None, status_ids: Sequence[int]
-) -> dict[int, PageFact]:
-    """Everything a page of statuses needs besides the rows themselves, in one round trip;
-    a status that is gone is left out."""
-    rows = await con.fetch(
-        """SELECT s.id, s.xmin::text AS version, s.actor_id, a.xmin::text AS author_version,
+_EXTRAS = """ARRAY(SELECT g.tag FROM status_tags g WHERE g.status_id = s.id
+                    ORDER BY g.tag) AS tags,
+              ARRAY(SELECT m.actor_id FROM status_mentions m WHERE m.status_id = s.id
+                    ORDER BY m.actor_id) AS mentions,
+              (SELECT p.actor_id FROM statuses p WHERE p.id = s.in_reply_to_id) AS reply_author"""
+
+
+def _facts_sql(extras: bool) -> str:
+    return f"""SELECT s.id, s.xmin::text AS version, s.actor_id, a.xmin::text AS author_version,
               coalesce(t.replies_count, 0) AS replies,
               coalesce(t.reblogs_count, 0) AS reblogs,
               coalesce(t.favourites_count, 0) AS favourites,
@@ -152,11 +173,7 @@ async def page_facts(
                 WHERE k.status_id = s.id AND k.actor_id = $1 LIMIT 1) IS NOT NULL AS bookmarked,
               (SELECT true FROM pins p
                 WHERE p.status_id = s.id AND p.actor_id = $1 LIMIT 1) IS NOT NULL AS pinned,
-              ARRAY(SELECT g.tag FROM status_tags g WHERE g.status_id = s.id
-                    ORDER BY g.tag) AS tags,
-              ARRAY(SELECT m.actor_id FROM status_mentions m WHERE m.status_id = s.id
-                    ORDER BY m.actor_id) AS mentions,
-              (SELECT p.actor_id FROM statuses p WHERE p.id = s.in_reply_to_id) AS reply_author,
+              {_EXTRAS + "," if extras else ""}
               coalesce(c.followers_count, 0) AS a_followers,
               coalesce(c.following_count, 0) AS a_following,
               coalesce(c.statuses_count, 0) AS a_statuses, c.last_status_at AS a_last
@@ -164,23 +181,52 @@ async def page_facts(
            JOIN actors a ON a.id = s.actor_id
            LEFT JOIN status_stats t ON t.status_id = s.id
            LEFT JOIN actor_stats c ON c.actor_id = s.actor_id
-           WHERE s.id = any($2::bigint[])""",
-        viewer_id,
+           WHERE s.id = any($2::bigint[])"""
+
+
+_PAGE_FACTS, _ALL_FACTS = _facts_sql(extras=False), _facts_sql(extras=True)
+
+
+def _page_fact(r: Record) -> PageFact:
+    return PageFact(
+        StatusCounts(r["replies"], r["reblogs"], r["favourites"]),
+        ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"]),
+        r["version"],
+        r["actor_id"],
+        r["author_version"],
+        AccountCounts(r["a_followers"], r["a_following"], r["a_statuses"], r["a_last"]),
+    )
+
+
+async def page_facts(
+    con: Conn, viewer_id: int | None, status_ids: Sequence[int]
+) -> dict[int, PageFact]:
+    """What a page shows of these statuses besides the rows and their ``status_extras``,
+    in one round trip; a status that is gone is left out."""
+    rows = await con.fetch(_PAGE_FACTS, viewer_id, list(set(status_ids)))
+    return {r["id"]: _page_fact(r) for r in rows}
+
+
+class StatusDetails(NamedTuple):
+    row: StatusRow
+    version: str  # the row's ``xmin``, as ``page_facts`` gives it
+    extras: StatusExtras
+
+
+async def status_details(con: Conn, status_ids: Sequence[int]) -> dict[int, StatusDetails]:
+    """Rows with their versions and extras, read in one statement: what is rendered from
+    them is exactly what the version stands for."""
+    rows = await con.fetch(
+        f"""SELECT {_S_COLUMNS}, s.xmin::text AS s_version, {_EXTRAS}
+            FROM statuses s WHERE s.id = any($1::bigint[])""",
         list(set(status_ids)),
     )
+    width = len(_S_FIELDS)
     return {
-        r["id"]: PageFact(
-            StatusFacts(
-                StatusCounts(r["replies"], r["reblogs"], r["favourites"]),
-                ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"]),
-                list(r["tags"]),
-                list(r["mentions"]),
-                r["reply_author"],
-            ),
-            r["version"],
-            r["actor_id"],
-            r["author_version"],
-            AccountCounts(r["a_followers"], r["a_following"], r["a_statuses"], r["a_last"]),
+        r["id"]: StatusDetails(
+            StatusRow(*r[:width]),
+            r["s_version"],
+            StatusExtras(list(r["tags"]), list(r["mentions"]), r["reply_author"]),
         )
         for r in rows
     }
@@ -189,6 +235,15 @@ async def page_facts(
 async def status_facts(
     con: Conn, viewer_id: int | None, status_ids: Sequence[int]
 ) -> dict[int, StatusFacts]:
-    """``page_facts`` without the versions."""
-    found = await page_facts(con, viewer_id, status_ids)
-    return {status_id: fact.facts for status_id, fact in found.items()}
+    """Everything statuses show besides their rows and authors, in one round trip."""
+    rows = await con.fetch(_ALL_FACTS, viewer_id, list(set(status_ids)))
+    return {
+        r["id"]: StatusFacts(
+            StatusCounts(r["replies"], r["reblogs"], r["favourites"]),
+            ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"]),
+            list(r["tags"]),
+            list(r["mentions"]),
+            r["reply_author"],
+        )
+        for r in rows
+    }

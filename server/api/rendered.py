@@ -78,20 +78,20 @@ class PageRender:
         base = self._statuses.get(item.status_id)
         if base is None:
             assert item.view is not None, "load_page gives a view for every unknown status"
-            base = entities.status(item.view, urls)
+            view, version = item.view  # stored under the version it was made from
+            base = entities.status(view, urls)
             for key in _PER_REQUEST:
                 base.pop(key, None)
             self._statuses[item.status_id] = base
-            _keep(self._rendered.statuses, item.status_id, (fact.version, base), MAX_STATUSES)
+            _keep(self._rendered.statuses, item.status_id, (version, base), MAX_STATUSES)
         account = self._accounts.get(fact.actor_id)
         if account is None:
             assert item.author is not None, "load_page gives a view for every unknown author"
-            account = entities.account(item.author, urls)
+            author, version = item.author
+            account = entities.account(author, urls)
             self._accounts[fact.actor_id] = account
-            _keep(
-                self._rendered.accounts, fact.actor_id, (fact.author_version, account), MAX_ACCOUNTS
-            )
-        counts, flags = fact.facts.counts, fact.facts.flags
+            _keep(self._rendered.accounts, fact.actor_id, (version, account), MAX_ACCOUNTS)
+        counts, flags = fact.counts, fact.flags
         entity = dict(base)
         entity["account"] = _with_counts(account, fact.author_counts)
         entity["reblog"] = self._status(item.reblog) if item.reblog is not None else None
