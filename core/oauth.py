@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -482,8 +483,34 @@ async def token_owner(services: Services, token: str) -> TokenOwner | None:
     """The live token and its member; refreshes last_used_at at most once a minute."""
     if not token or len(token) > 512:
         return None
+    key, cache = hash_secret(token), services.token_owners
     async with services.pool.acquire() as con:
-        owner = await store.get_token_owner(con, hash_secret(token))
-        if owner is not None and owner.stale:
+        owner = await _cached_owner(con, key, cache)
+        if owner is None:
+            owner = await store.get_token_owner(con, key)
+            if owner is None:
+                return None
+            if len(cache) >= _MAX_CACHED_OWNERS:
+                del cache[next(iter(cache))]  # the oldest
+            cache[key] = owner
+        if owner.stale:
             await store.touch_token(con, owner.token.id)
     return owner
+
+
+# Owners of recently used tokens, by token hash, reused while their rows are unchanged.
+_MAX_CACHED_OWNERS = 1000
+
+
+async def _cached_owner(con: Conn, key: str, cache: dict[str, TokenOwner]) -> TokenOwner | None:
+    """The cached owner when its rows have not changed since (one narrow query instead of
+    reading and decoding the token, the member and their actor again)."""
+    cached = cache.get(key)
+    if cached is None:
+        return None
+    current = await store.token_version(con, key)
+    if current is None or current[0] != cached.version:
+        del cache[key]
+        return None
+    stale = current[1]
+    return cached if cached.stale == stale else dataclasses.replace(cached, stale=stale)

@@ -10,6 +10,7 @@ from core.settings import Settings
 from core.urls import Urls
 from federation.client import HttpClient
 from storage.embedded import EmbeddedServer
+from storage.oauth import TokenOwner
 from storage.pool import Pool
 
 if TYPE_CHECKING:
@@ -39,5 +40,7 @@ class Services:
     # Background workers of this process (see core.workers), and the event that stops them.
     worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Owners of recently used OAuth tokens (core.oauth.token_owner), by token hash.
+    token_owners: dict[str, TokenOwner] = field(default_factory=dict)
     # The streaming hub (core.streaming), started by the first streaming client.
     streaming: Hub | None = None

@@ -62,6 +62,8 @@ class TokenOwner:
     actor: ActorRow | None
     # True when last_used_at is older than a minute and worth refreshing.
     stale: bool
+    # The versions (xmin) of the token, user and actor rows: see ``token_version``.
+    version: str = ""
 
 
 def _names(cls: Any) -> tuple[str, ...]:
@@ -193,12 +195,15 @@ async def get_live_token(con: Conn, token_hash: str) -> TokenRow | None:
     return None if record is None else TokenRow(**dict(record))
 
 
+_STALE = "(t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')"
+_VERSION = "concat_ws('/', t.xmin, u.xmin, a.xmin)"
+
+
 async def get_token_owner(con: Conn, token_hash: str) -> TokenOwner | None:
     """One query on the unique token_hash index, with the member and their actor joined."""
     record = await con.fetchrow(
         f"""SELECT {_columns("t", _TOKEN)}, {_columns("u", _USER)}, {_columns("a", _ACTOR)},
-                   (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')
-                       AS stale
+                   {_STALE} AS stale, {_VERSION} AS version
             FROM oauth_tokens t
             LEFT JOIN users u ON u.id = t.user_id
             LEFT JOIN actors a ON a.id = u.actor_id
@@ -214,7 +219,23 @@ async def get_token_owner(con: Conn, token_hash: str) -> TokenOwner | None:
         user=UserRow(**_pick(record, "u", _USER)) if has_user else None,
         actor=ActorRow(**_pick(record, "a", _ACTOR)) if has_user else None,
         stale=bool(record["stale"]),
+        version=record["version"],
     )
+
+
+async def token_version(con: Conn, token_hash: str) -> tuple[str, bool] | None:
+    """A live token's version and staleness, None when it is not live: a ``TokenOwner``
+    read before still holds while its version is the same, since any change to the token
+    (revocation included), to its member or to their actor changes one of the rows."""
+    record = await con.fetchrow(
+        f"""SELECT {_STALE} AS stale, {_VERSION} AS version
+            FROM oauth_tokens t
+            LEFT JOIN users u ON u.id = t.user_id
+            LEFT JOIN actors a ON a.id = u.actor_id
+            WHERE t.token_hash = $1 AND t.revoked_at IS NULL""",
+        token_hash,
+    )
+    return None if record is None else (record["version"], bool(record["stale"]))
 
 
 async def touch_token(con: Conn, token_id: int) -> None:
