@@ -510,7 +510,7 @@ async def _cached_owner(con: Conn, key: str, cache: dict[str, TokenOwner]) -> To
         return None
     current = await store.token_version(con, key)
     if current is None or current[0] != cached.version:
-        del cache[key]
+        cache.pop(key, None)  # (concurrent requests may both find it stale)
         return None
     stale = current[1]
     return cached if cached.stale == stale else dataclasses.replace(cached, stale=stale)

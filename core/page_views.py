@@ -17,8 +17,17 @@ from core.views import AccountView, StatusView
 from storage import views
 from storage.actors import ActorRow
 from storage.pool import Conn
-from storage.statuses import StatusRow
 from storage.views import PageFact
+
+
+class Ref(Protocol):
+    """A status on a page: a row, or just its ids (``storage.timelines.StatusRef``)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def reblog_of_id(self) -> int | None: ...
 
 
 class Known(Protocol):
@@ -42,7 +51,7 @@ class PageItem(NamedTuple):
 
 
 async def load_page(
-    con: Conn, viewer: ActorRow | None, rows: Sequence[StatusRow], known: Known
+    con: Conn, viewer: ActorRow | None, rows: Sequence[Ref], known: Known
 ) -> list[PageItem]:
     """Items for ``rows`` (in their order), without those whose status or boosted status
     is gone. One round trip when everything is known, three at most."""

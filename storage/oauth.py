@@ -62,7 +62,7 @@ class TokenOwner:
     actor: ActorRow | None
     # True when last_used_at is older than a minute and worth refreshing.
     stale: bool
-    # The versions (xmin) of the token, user and actor rows: see ``token_version``.
+    # What a cached owner is checked against: see ``token_version``.
     version: str = ""
 
 
@@ -196,7 +196,10 @@ async def get_live_token(con: Conn, token_hash: str) -> TokenRow | None:
 
 
 _STALE = "(t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')"
-_VERSION = "concat_ws('/', t.xmin, u.xmin, a.xmin)"
+# The member's and actor's row versions. The token row itself only ever changes by
+# ``touch_token`` (last_used_at, which nothing shows) and ``revoke_token`` (which every
+# query here filters on), so its id stands for it.
+_VERSION = "concat_ws('/', t.id, u.xmin, a.xmin)"
 
 
 async def get_token_owner(con: Conn, token_hash: str) -> TokenOwner | None:
@@ -224,9 +227,9 @@ async def get_token_owner(con: Conn, token_hash: str) -> TokenOwner | None:
 
 
 async def token_version(con: Conn, token_hash: str) -> tuple[str, bool] | None:
-    """A live token's version and staleness, None when it is not live: a ``TokenOwner``
-    read before still holds while its version is the same, since any change to the token
-    (revocation included), to its member or to their actor changes one of the rows."""
+    """A live token's version and staleness, None when it is not live (revoked): a
+    ``TokenOwner`` read before still holds while its version is the same, since any change
+    to the member or to their actor changes one of their rows."""
     record = await con.fetchrow(
         f"""SELECT {_STALE} AS stale, {_VERSION} AS version
             FROM oauth_tokens t

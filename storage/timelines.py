@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import asyncpg
 
@@ -65,13 +66,24 @@ _HOME_SQL = """
                             AND o.actor_id IN (SELECT actor_id FROM hidden)))
     ORDER BY h.status_id {order} LIMIT $4"""
 _HOME = {
-    ascending: _HOME_SQL.format(columns=_S_COLUMNS, order="ASC" if ascending else "DESC")
+    ascending: _HOME_SQL.format(
+        columns="s.id, s.reblog_of_id", order="ASC" if ascending else "DESC"
+    )
     for ascending in (False, True)
 }
+
+
+class StatusRef(NamedTuple):
+    """A status on a page, by id: its row is read only when it must be rendered."""
+
+    id: int
+    reblog_of_id: int | None
+
+
 _NO_ID, _LAST_ID = 0, (1 << 63) - 1
 
 
-async def home(con: Conn, viewer_id: int, page: Page) -> list[StatusRow]:
+async def home(con: Conn, viewer_id: int, page: Page) -> list[StatusRef]:
     """The viewer's own statuses and boosts and those of the accounts they follow (accepted,
     neither blocked nor muted), as far as the viewer may see them: a followed account's
     public, unlisted and private posts, and its direct ones only where the viewer is
@@ -80,7 +92,7 @@ async def home(con: Conn, viewer_id: int, page: Page) -> list[StatusRow]:
     lower = max(page.since_id or _NO_ID, page.min_id or _NO_ID)
     upper = _LAST_ID if page.max_id is None else page.max_id
     records = await con.fetch(_HOME[page.ascending], viewer_id, lower, upper, page.limit)
-    found = [StatusRow(*r) for r in records]  # exactly the row's columns, in order
+    found = [StatusRef(*r) for r in records]
     return found[::-1] if page.ascending else found
 
 

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from asyncpg import Record
-
 from storage.actors import ActorRow
 from storage.pool import Conn
 from storage.statuses import StatusRow
@@ -141,14 +139,36 @@ class StatusExtras(NamedTuple):
 class PageFact(NamedTuple):
     """What a page shows of a status that changes without the status changing, with what
     says whether a copy rendered earlier still holds: the versions of its row and of its
-    author's row (``xmin``, which every update of a row changes)."""
+    author's row (``xmin``, which every update of a row changes). Flat, and made straight
+    from the record: a page makes one per status."""
 
-    counts: StatusCounts
-    flags: ViewerFlags
+    id: int
     version: str
     actor_id: int
     author_version: str
-    author_counts: AccountCounts
+    replies: int
+    reblogs: int
+    favourites: int
+    favourited: bool
+    reblogged: bool
+    bookmarked: bool
+    pinned: bool
+    followers: int  # the author's counters
+    following: int
+    statuses: int
+    last_status_at: datetime | None
+
+    @property
+    def counts(self) -> StatusCounts:
+        return StatusCounts(self.replies, self.reblogs, self.favourites)
+
+    @property
+    def flags(self) -> ViewerFlags:
+        return ViewerFlags(self.favourited, self.reblogged, self.bookmarked, self.pinned)
+
+    @property
+    def author_counts(self) -> AccountCounts:
+        return AccountCounts(self.followers, self.following, self.statuses, self.last_status_at)
 
 
 _EXTRAS = """ARRAY(SELECT g.tag FROM status_tags g WHERE g.status_id = s.id
@@ -187,24 +207,13 @@ def _facts_sql(extras: bool) -> str:
 _PAGE_FACTS, _ALL_FACTS = _facts_sql(extras=False), _facts_sql(extras=True)
 
 
-def _page_fact(r: Record) -> PageFact:
-    return PageFact(
-        StatusCounts(r["replies"], r["reblogs"], r["favourites"]),
-        ViewerFlags(r["favourited"], r["reblogged"], r["bookmarked"], r["pinned"]),
-        r["version"],
-        r["actor_id"],
-        r["author_version"],
-        AccountCounts(r["a_followers"], r["a_following"], r["a_statuses"], r["a_last"]),
-    )
-
-
 async def page_facts(
     con: Conn, viewer_id: int | None, status_ids: Sequence[int]
 ) -> dict[int, PageFact]:
     """What a page shows of these statuses besides the rows and their ``status_extras``,
     in one round trip; a status that is gone is left out."""
     rows = await con.fetch(_PAGE_FACTS, viewer_id, list(set(status_ids)))
-    return {r["id"]: _page_fact(r) for r in rows}
+    return {r[0]: PageFact(*r) for r in rows}  # the columns are the fields, in order
 
 
 class StatusDetails(NamedTuple):

@@ -17,7 +17,6 @@ from typing import Any, Final
 from core.page_views import PageItem
 from core.urls import Urls
 from server.api import entities
-from storage.views import AccountCounts
 
 MAX_STATUSES: Final = 10_000
 MAX_ACCOUNTS: Final = 5_000
@@ -91,18 +90,17 @@ class PageRender:
             account = entities.account(author, urls)
             self._accounts[fact.actor_id] = account
             _keep(self._rendered.accounts, fact.actor_id, (version, account), MAX_ACCOUNTS)
-        counts, flags = fact.counts, fact.flags
         entity = dict(base)
-        entity["account"] = _with_counts(account, fact.author_counts)
+        entity["account"] = {**account, **entities.account_counters(fact.author_counts)}
         entity["reblog"] = self._status(item.reblog) if item.reblog is not None else None
-        entity["reblogs_count"] = counts.reblogs
-        entity["favourites_count"] = counts.favourites
-        entity["replies_count"] = counts.replies
-        entity["favourited"] = flags.favourited
-        entity["reblogged"] = flags.reblogged
-        entity["bookmarked"] = flags.bookmarked
+        entity["reblogs_count"] = fact.reblogs
+        entity["favourites_count"] = fact.favourites
+        entity["replies_count"] = fact.replies
+        entity["favourited"] = fact.favourited
+        entity["reblogged"] = fact.reblogged
+        entity["bookmarked"] = fact.bookmarked
         if item.viewer_is_author:
-            entity["pinned"] = flags.pinned
+            entity["pinned"] = fact.pinned
         return entity
 
 
@@ -112,7 +110,3 @@ def _lookup(store: dict[int, _Entry], key: int, version: str, found: dict[int, A
         return False
     found[key] = entry[1]
     return True
-
-
-def _with_counts(account: dict[str, Any], counts: AccountCounts) -> dict[str, Any]:
-    return {**account, **entities.account_counters(counts)}
