@@ -51,7 +51,8 @@ def link_header(request: Request, ids: Sequence[int]) -> dict[str, str]:
     """Mastodon's Link header: next (older, max_id) and prev (newer, min_id)."""
     if not ids:
         return {}
-    base = str(request.url.replace(query=""))
+    # Our public address (behind a TLS proxy the request's own says http), and the path.
+    base = request.app.state.settings.base_url + request.scope["path"]
     keep = [
         (k, v)
         for k, v in request.query_params.multi_items()

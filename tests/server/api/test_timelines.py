@@ -185,6 +185,8 @@ async def test_home_pages_by_max_id_min_id_and_since_id(world: World) -> None:
         seen += ids(response)
         next_url = links(response)["next"]
         assert "max_id=" in next_url and "limit=3" in next_url
+        # At our public address, whatever Host the request came with.
+        assert next_url.startswith(f"{world.services.settings.base_url}/api/v1/timelines/home?")
         response = await world.client.get(next_url, headers=alice.headers)
     assert seen == newest_first and pages == 3
     assert "link" not in response.headers  # an empty page has no links
