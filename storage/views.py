@@ -200,7 +200,10 @@ def _facts_sql(extras: bool) -> str:
            FROM statuses s
            JOIN actors a ON a.id = s.actor_id
            LEFT JOIN status_stats t ON t.status_id = s.id
-           LEFT JOIN actor_stats c ON c.actor_id = s.actor_id
+           -- Probed per status (OFFSET 0 keeps the subquery from becoming a join that
+           -- the planner would rather hash: every actor's counters, for one page).
+           LEFT JOIN LATERAL (SELECT * FROM actor_stats c WHERE c.actor_id = s.actor_id
+                              OFFSET 0) c ON true
            WHERE s.id = any($2::bigint[])"""
 
 
