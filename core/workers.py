@@ -22,9 +22,13 @@ Worker = Callable[[Services], Awaitable[None]]
 
 def all_workers() -> list[tuple[str, Worker]]:
     # Imported here: the worker modules import most of core.
-    from core import delivery, inbox_worker
+    from core import delivery, housekeeping, inbox_worker
 
-    return [("delivery", delivery.run_worker), ("inbox", inbox_worker.run_worker)]
+    return [
+        ("delivery", delivery.run_worker),
+        ("inbox", inbox_worker.run_worker),
+        ("housekeeping", housekeeping.run_worker),
+    ]
 
 
 async def _supervise(name: str, worker: Worker, services: Services) -> None:

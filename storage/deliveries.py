@@ -236,6 +236,16 @@ async def next_due_in(con: Conn, *, skip_domains: Sequence[str] = ()) -> float |
     return None if value is None else float(value)
 
 
+async def prune(con: Conn, *, older_than: float) -> int:
+    """Delete deliveries finished (done or failed) more than ``older_than`` seconds ago."""
+    status = await con.execute(
+        """DELETE FROM deliveries
+           WHERE state <> 'queued' AND finished_at < now() - make_interval(secs => $1)""",
+        float(older_than),
+    )
+    return int(status.split()[-1])
+
+
 async def counts(con: Conn) -> dict[str, int]:
     found = {
         r["state"]: r["n"]

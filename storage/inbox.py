@@ -204,6 +204,17 @@ async def schedule_retry(con: Conn, id: int, *, delay_seconds: float, error: str
     )
 
 
+async def prune(con: Conn, *, older_than: float) -> int:
+    """Delete items finished more than ``older_than`` seconds ago. Their ids no longer
+    dedupe: a replay after that is queued (and applied) again."""
+    status = await con.execute(
+        """DELETE FROM inbox_items
+           WHERE state <> 'queued' AND processed_at < now() - make_interval(secs => $1)""",
+        float(older_than),
+    )
+    return int(status.split()[-1])
+
+
 async def counts(con: Conn) -> dict[str, int]:
     """How many rows are in each state (every state present, zero included)."""
     records = await con.fetch("SELECT state, count(*) AS n FROM inbox_items GROUP BY state")
