@@ -51,13 +51,21 @@ class PageItem(NamedTuple):
 
 
 async def load_page(
-    con: Conn, viewer: ActorRow | None, rows: Sequence[Ref], known: Known
+    con: Conn,
+    viewer: ActorRow | None,
+    rows: Sequence[Ref],
+    known: Known,
+    *,
+    facts: dict[int, PageFact] | None = None,
 ) -> list[PageItem]:
     """Items for ``rows`` (in their order), without those whose status or boosted status
-    is gone. One round trip when everything is known, three at most."""
-    boosted = [r.reblog_of_id for r in rows if r.reblog_of_id is not None]
+    is gone. ``facts``, when the query for the rows read them too, are those of the rows
+    and of the statuses they boost. One round trip when everything is known (none with
+    ``facts``), three at most."""
     viewer_id = viewer.id if viewer is not None else None
-    facts = await views.page_facts(con, viewer_id, [r.id for r in rows] + boosted)
+    if facts is None:
+        boosted = [r.reblog_of_id for r in rows if r.reblog_of_id is not None]
+        facts = await views.page_facts(con, viewer_id, [r.id for r in rows] + boosted)
     unknown = {i for i, f in facts.items() if not known.has_status(i, f.version)}
     details = await views.status_details(con, list(unknown)) if unknown else {}
     # Actors to load: the authors the renderer lacks, and the authors and mentioned

@@ -39,8 +39,9 @@ class Origin:
 
 async def home(services: Services, viewer: ActorRow, page: Page, known: Known) -> StatusPage:
     async with services.pool.acquire() as con:
-        rows = await timelines.home(con, viewer.id, page)
-        return StatusPage(await load_page(con, viewer, rows, known), [r.id for r in rows])
+        rows, facts = await timelines.home(con, viewer.id, page)
+        items = await load_page(con, viewer, rows, known, facts=facts)
+        return StatusPage(items, [r.id for r in rows])
 
 
 async def public(

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import asyncpg
 
+from storage import views
 from storage.paging import Page
 from storage.pool import Conn
 from storage.statuses import StatusRow
@@ -38,13 +39,12 @@ def _hidden(viewer: str, actor: str) -> str:
 # The home feed (migration 0005) holds the ids; this reads it in id order and keeps what
 # the viewer may see, stopping once the page is full. The accounts the viewer blocks,
 # mutes or is blocked by are read once per page.
-_HOME_SQL = """
-    WITH hidden AS MATERIALIZED (
+_HIDDEN = """hidden AS MATERIALIZED (
         SELECT target_id AS actor_id FROM blocks WHERE actor_id = $1
         UNION SELECT actor_id FROM blocks WHERE target_id = $1
         UNION SELECT target_id FROM mutes WHERE actor_id = $1
-            AND (expires_at IS NULL OR expires_at > now()))
-    SELECT {columns} FROM home_feed h JOIN statuses s ON s.id = h.status_id
+            AND (expires_at IS NULL OR expires_at > now()))"""
+_FEED_PAGE = """SELECT s.id, s.reblog_of_id FROM home_feed h JOIN statuses s ON s.id = h.status_id
     WHERE h.owner_id = $1 AND h.status_id > $2 AND h.status_id < $3
       AND h.author_id NOT IN (SELECT actor_id FROM hidden)
       AND (s.reblog_of_id IS NULL OR s.actor_id = $1
@@ -65,12 +65,25 @@ _HOME_SQL = """
            OR NOT EXISTS (SELECT 1 FROM statuses o WHERE o.id = s.reblog_of_id
                             AND o.actor_id IN (SELECT actor_id FROM hidden)))
     ORDER BY h.status_id {order} LIMIT $4"""
-_HOME = {
-    ascending: _HOME_SQL.format(
-        columns="s.id, s.reblog_of_id", order="ASC" if ascending else "DESC"
+
+
+def _home_sql(order: str) -> str:
+    """The page and the facts of its statuses and of the statuses they boost, in one
+    statement: the facts' rows, each with its place on the page (null for an original
+    only boosted there) and what it boosts."""
+    facts = views.facts_sql(
+        where="s.id IN (SELECT id FROM page UNION SELECT reblog_of_id FROM page)",
+        more="n.place, n.reblog_of_id AS page_reblog_of_id",
+        join="LEFT JOIN numbered n ON n.id = s.id",
     )
-    for ascending in (False, True)
-}
+    return f"""WITH {_HIDDEN},
+        page AS MATERIALIZED ({_FEED_PAGE.format(order=order)}),
+        numbered AS (SELECT id, reblog_of_id, row_number() OVER (ORDER BY id {order}) AS place
+                     FROM page)
+        {facts}"""
+
+
+_HOME = {ascending: _home_sql("ASC" if ascending else "DESC") for ascending in (False, True)}
 
 
 class StatusRef(NamedTuple):
@@ -83,17 +96,26 @@ class StatusRef(NamedTuple):
 _NO_ID, _LAST_ID = 0, (1 << 63) - 1
 
 
-async def home(con: Conn, viewer_id: int, page: Page) -> list[StatusRef]:
+async def home(
+    con: Conn, viewer_id: int, page: Page
+) -> tuple[list[StatusRef], dict[int, views.PageFact]]:
     """The viewer's own statuses and boosts and those of the accounts they follow (accepted,
     neither blocked nor muted), as far as the viewer may see them: a followed account's
     public, unlisted and private posts, and its direct ones only where the viewer is
     mentioned. Boosts respect the follow's ``show_reblogs`` and hide muted originals;
-    replies to someone the viewer does not follow are left out, as on Mastodon."""
+    replies to someone the viewer does not follow are left out, as on Mastodon.
+
+    With the page come the facts of its statuses and of those they boost
+    (``views.page_facts``), read by the same statement."""
     lower = max(page.since_id or _NO_ID, page.min_id or _NO_ID)
     upper = _LAST_ID if page.max_id is None else page.max_id
     records = await con.fetch(_HOME[page.ascending], viewer_id, lower, upper, page.limit)
-    found = [StatusRef(*r) for r in records]
-    return found[::-1] if page.ascending else found
+    width = views.PAGE_FACT_COLUMNS
+    facts = {r[0]: views.PageFact(*r[:width]) for r in records}
+    placed = sorted((r["place"], r[0]) for r in records if r["place"] is not None)
+    by_id = {r[0]: r["page_reblog_of_id"] for r in records}
+    refs = [StatusRef(status_id, by_id[status_id]) for _, status_id in placed]
+    return (refs[::-1] if page.ascending else refs), facts
 
 
 def _origin_filter(local: bool, remote: bool) -> str:

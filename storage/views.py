@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from storage.actors import ActorRow
 from storage.pool import Conn
@@ -178,7 +178,12 @@ _EXTRAS = """ARRAY(SELECT g.tag FROM status_tags g WHERE g.status_id = s.id
               (SELECT p.actor_id FROM statuses p WHERE p.id = s.in_reply_to_id) AS reply_author"""
 
 
-def _facts_sql(extras: bool) -> str:
+def facts_sql(
+    *, extras: bool = False, where: str = "s.id = any($2::bigint[])", more: str = "", join: str = ""
+) -> str:
+    """The page facts' statement ($1 the viewer) over the statuses ``where`` selects: the
+    ``PageFact`` columns first, then the extras when asked for, then ``more`` (columns of
+    what ``join`` adds)."""
     return f"""SELECT s.id, s.xmin::text AS version, s.actor_id, a.xmin::text AS author_version,
               coalesce(t.replies_count, 0) AS replies,
               coalesce(t.reblogs_count, 0) AS reblogs,
@@ -193,10 +198,10 @@ def _facts_sql(extras: bool) -> str:
                 WHERE k.status_id = s.id AND k.actor_id = $1 LIMIT 1) IS NOT NULL AS bookmarked,
               (SELECT true FROM pins p
                 WHERE p.status_id = s.id AND p.actor_id = $1 LIMIT 1) IS NOT NULL AS pinned,
-              {_EXTRAS + "," if extras else ""}
               coalesce(c.followers_count, 0) AS a_followers,
               coalesce(c.following_count, 0) AS a_following,
               coalesce(c.statuses_count, 0) AS a_statuses, c.last_status_at AS a_last
+              {", " + _EXTRAS if extras else ""} {", " + more if more else ""}
            FROM statuses s
            JOIN actors a ON a.id = s.actor_id
            LEFT JOIN status_stats t ON t.status_id = s.id
@@ -204,10 +209,12 @@ def _facts_sql(extras: bool) -> str:
            -- the planner would rather hash: every actor's counters, for one page).
            LEFT JOIN LATERAL (SELECT * FROM actor_stats c WHERE c.actor_id = s.actor_id
                               OFFSET 0) c ON true
-           WHERE s.id = any($2::bigint[])"""
+           {join}
+           WHERE {where}"""
 
 
-_PAGE_FACTS, _ALL_FACTS = _facts_sql(extras=False), _facts_sql(extras=True)
+_PAGE_FACTS, _ALL_FACTS = facts_sql(), facts_sql(extras=True)
+PAGE_FACT_COLUMNS: Final = len(PageFact._fields)
 
 
 async def page_facts(
