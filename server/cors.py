@@ -32,7 +32,13 @@ class ApiCORS:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIXES):
+        # Only what a browser sends, with an Origin, needs CORS headers (Mastodon's
+        # rack-cors too leaves other requests alone): native apps skip the wrapping.
+        if (
+            scope["type"] == "http"
+            and scope["path"].startswith(PREFIXES)
+            and any(name == b"origin" for name, _ in scope["headers"])
+        ):
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -18,6 +18,9 @@ async def test_api_answers_cors_preflight_and_exposes_link(client: httpx.AsyncCl
     response = await client.get("/api/v1/instance", headers={"Origin": "https://elk.example"})
     assert response.headers["access-control-allow-origin"] == "*"
     assert "Link" in response.headers["access-control-expose-headers"]
+    # A native app sends no Origin, and needs no CORS headers (as with Mastodon).
+    native = await client.get("/api/v1/instance")
+    assert native.status_code == 200 and "access-control-allow-origin" not in native.headers
 
 
 async def test_pages_are_not_cross_origin(client: httpx.AsyncClient) -> None:
