@@ -25,14 +25,15 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
-from typing import Final, Literal
+from email.utils import format_datetime
+from typing import Literal
 from urllib.parse import SplitResult, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from federation import http_dates
 from federation.keys import PrivateKey, PublicKey
 from federation.signatures_rfc9421 import (
     Member,
@@ -455,61 +456,13 @@ def _b64decode(value: str) -> bytes:
         raise SignatureError("malformed signature") from None
 
 
-_MONTHS: Final = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
-
-
-_RECENT_DATES: dict[str, datetime] = {}
-_RECENT_DATES_MAX: Final = 256
-
-
 def _parse_http_date(value: str | None) -> datetime:
     if value is None:
         raise SignatureError("missing Date header")
-    # Requests sent within the same second carry the same Date: parsed once.
-    cached = _RECENT_DATES.get(value)
-    if cached is not None:
-        return cached
-    fixed = _imf_fixdate(value)
-    if fixed is not None:
-        if len(_RECENT_DATES) >= _RECENT_DATES_MAX:
-            _RECENT_DATES.clear()
-        _RECENT_DATES[value] = fixed
-        return fixed
     try:
-        date = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        return http_dates.parse(value)
+    except ValueError:
         raise SignatureError("malformed Date header") from None
-    return _aware(date)
-
-
-def _imf_fixdate(value: str) -> datetime | None:
-    """``Sun, 06 Nov 1994 08:49:37 GMT``, the form every server sends, read without the
-    general parser (a tenth of its cost); None for anything else, left to that parser."""
-    if len(value) != 29 or value[3:5] != ", " or not value.endswith(" GMT"):
-        return None
-    if value[7] != " " or value[11] != " " or value[16] != " " or value[19] + value[22] != "::":
-        return None
-    month = _MONTHS.get(value[8:11])
-    digits = value[5:7] + value[12:16] + value[17:19] + value[20:22] + value[23:25]
-    if month is None or not (digits.isascii() and digits.isdigit()):
-        return None
-    try:
-        return datetime(
-            int(value[12:16]),
-            month,
-            int(value[5:7]),
-            int(value[17:19]),
-            int(value[20:22]),
-            int(value[23:25]),
-            tzinfo=UTC,
-        )
-    except ValueError:  # 31 Feb, 25:00:00: the general parser gives the error
-        return None
 
 
 def _aware(moment: datetime) -> datetime:
