@@ -85,14 +85,17 @@ async def mark_all_available(con: Conn, domains: Iterable[str]) -> None:
     names = sorted(set(domains))
     if not names:
         return
-    await con.execute(
-        """UPDATE domains SET failure_days = '{}', unavailable = false
-           WHERE domain IN (
-               SELECT domain FROM domains
-               WHERE domain = any($1::text[]) AND (unavailable OR failure_days <> '{}')
-               ORDER BY domain FOR UPDATE)""",
-        names,
-    )
+    await con.execute(mark_available_sql("$1"), names)
+
+
+def mark_available_sql(hosts: str) -> str:
+    """The UPDATE of ``mark_all_available`` for the host names in the text[] parameter
+    ``hosts`` (``$1``…), for a statement that does it along with something else."""
+    return f"""UPDATE domains SET failure_days = '{{}}', unavailable = false
+        WHERE domain IN (
+            SELECT domain FROM domains
+            WHERE domain = any({hosts}::text[]) AND (unavailable OR failure_days <> '{{}}')
+            ORDER BY domain FOR UPDATE)"""
 
 
 async def is_unavailable(con: Conn, domain: str) -> bool:

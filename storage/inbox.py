@@ -19,6 +19,7 @@ from typing import Any, Final
 import asyncpg
 import orjson
 
+from storage import domains
 from storage.pool import Conn, Pool, PoolError
 
 CHANNEL: Final = "shoal_inbox"
@@ -74,7 +75,7 @@ _VALUE_ERRORS: Final = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
 
 # The batch travels as one JSON document: encoded by one ``orjson.dumps`` call, where
 # arrays of jsonb would cost a Python codec call (and type checks) per element.
-_RECORD_MANY: Final = """
+_RECORD_MANY: Final = f"""
     WITH added AS (
         INSERT INTO inbox_items (activity_uri, actor_uri, type, payload)
         SELECT activity_uri, actor_uri, type, payload
@@ -84,12 +85,7 @@ _RECORD_MANY: Final = """
         RETURNING activity_uri),
     -- The signers' hosts are up: clear what delivery concluded (``domains.mark_all_available``
     -- in the same round trip). Only rows with something to clear are locked or written.
-    marked AS (
-        UPDATE domains SET failure_days = '{}', unavailable = false
-        WHERE domain IN (
-            SELECT domain FROM domains
-            WHERE domain = any($3::text[]) AND (unavailable OR failure_days <> '{}')
-            ORDER BY domain FOR UPDATE)),
+    marked AS ({domains.mark_available_sql("$3")}),
     uris AS (SELECT array_agg(activity_uri) AS added FROM added)
     -- One NOTIFY, and only when something was added: the row is filtered out otherwise.
     SELECT added, pg_notify($2, '') FROM uris WHERE added IS NOT NULL"""
