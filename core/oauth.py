@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import hashlib
 import hmac
 import re
@@ -28,7 +27,7 @@ from core.services import Services
 from storage import instance
 from storage import oauth as store
 from storage.actors import ActorRow, UserRow
-from storage.oauth import AppRow, TokenOwner
+from storage.oauth import AppRow
 from storage.pool import Conn
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -477,40 +476,3 @@ async def revoke(
                 "unauthorized_client", "You are not authorized to revoke this token.", 403
             )
         await store.revoke_token(con, row.id)
-
-
-async def token_owner(services: Services, token: str) -> TokenOwner | None:
-    """The live token and its member; refreshes last_used_at at most once a minute."""
-    if not token or len(token) > 512:
-        return None
-    key, cache = hash_secret(token), services.token_owners
-    async with services.pool.acquire() as con:
-        owner = await _cached_owner(con, key, cache)
-        if owner is None:
-            owner = await store.get_token_owner(con, key)
-            if owner is None:
-                return None
-            if len(cache) >= _MAX_CACHED_OWNERS:
-                del cache[next(iter(cache))]  # the oldest
-            cache[key] = owner
-        if owner.stale:
-            await store.touch_token(con, owner.token.id)
-    return owner
-
-
-# Owners of recently used tokens, by token hash, reused while their rows are unchanged.
-_MAX_CACHED_OWNERS = 1000
-
-
-async def _cached_owner(con: Conn, key: str, cache: dict[str, TokenOwner]) -> TokenOwner | None:
-    """The cached owner when its rows have not changed since (one narrow query instead of
-    reading and decoding the token, the member and their actor again)."""
-    cached = cache.get(key)
-    if cached is None:
-        return None
-    current = await store.token_version(con, key)
-    if current is None or current[0] != cached.version:
-        cache.pop(key, None)  # (concurrent requests may both find it stale)
-        return None
-    stale = current[1]
-    return cached if cached.stale == stale else dataclasses.replace(cached, stale=stale)

@@ -11,9 +11,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core import tokens
 from core.errors import Unprocessable
 from core.page_views import Known, PageItem, load_page
 from core.services import Services
+from core.tokens import TokenCheck
 from storage import timelines
 from storage.actors import ActorRow
 from storage.paging import Page
@@ -37,11 +39,17 @@ class Origin:
     only_media: bool = False
 
 
-async def home(services: Services, viewer: ActorRow, page: Page, known: Known) -> StatusPage:
+async def home(
+    services: Services, viewer: ActorRow, page: Page, known: Known, check: TokenCheck | None = None
+) -> StatusPage:
+    """The viewer's home page; with ``check``, the cached owner of the caller's token is
+    confirmed by the page's own statement (``core.tokens``), or ``TokenChanged`` raised."""
     async with services.pool.acquire() as con:
-        rows, facts = await timelines.home(con, viewer.id, page)
-        items = await load_page(con, viewer, rows, known, facts=facts)
-        return StatusPage(items, [r.id for r in rows])
+        found = await timelines.home(con, viewer.id, page, check.key if check else None)
+        if check is not None:
+            await tokens.settle(services, con, check, found.token)
+        items = await load_page(con, viewer, found.refs, known, facts=found.facts)
+        return StatusPage(items, [r.id for r in found.refs])
 
 
 async def public(

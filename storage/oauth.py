@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -226,19 +226,33 @@ async def get_token_owner(con: Conn, token_hash: str) -> TokenOwner | None:
     )
 
 
-async def token_version(con: Conn, token_hash: str) -> tuple[str, bool] | None:
-    """A live token's version and staleness, None when it is not live (revoked): a
-    ``TokenOwner`` read before still holds while its version is the same, since any change
-    to the member or to their actor changes one of their rows."""
-    record = await con.fetchrow(
-        f"""SELECT {_STALE} AS stale, {_VERSION} AS version
-            FROM oauth_tokens t
-            LEFT JOIN users u ON u.id = t.user_id
-            LEFT JOIN actors a ON a.id = u.actor_id
-            WHERE t.token_hash = $1 AND t.revoked_at IS NULL""",
-        token_hash,
-    )
-    return None if record is None else (record["version"], bool(record["stale"]))
+class TokenState(NamedTuple):
+    """What a cached ``TokenOwner`` is checked against: the version of a live token's rows
+    (None once it is revoked) and whether its ``last_used_at`` is worth refreshing."""
+
+    version: str | None
+    stale: bool
+
+
+_STATE = f"""SELECT {_VERSION} AS version, {_STALE} AS stale
+    FROM oauth_tokens t
+    LEFT JOIN users u ON u.id = t.user_id
+    LEFT JOIN actors a ON a.id = u.actor_id
+    WHERE t.token_hash = {{param}} AND t.revoked_at IS NULL"""
+
+
+def token_state_sql(param: str) -> str:
+    """A subquery giving the ``version`` and ``stale`` of the live token whose hash is the
+    parameter ``param`` (no row when it is revoked), for a statement that checks a cached
+    owner while it reads: then the check and the read see the same snapshot."""
+    return _STATE.format(param=param)
+
+
+async def token_version(con: Conn, token_hash: str) -> TokenState:
+    """A token's state: a ``TokenOwner`` read before still holds while its version is the
+    same, since any change to the member or to their actor changes one of their rows."""
+    record = await con.fetchrow(token_state_sql("$1"), token_hash)
+    return TokenState(None, False) if record is None else TokenState(*record)
 
 
 async def touch_token(con: Conn, token_id: int) -> None:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import asyncpg
 
-from storage import views
+from storage import oauth, views
 from storage.paging import Page
 from storage.pool import Conn
 from storage.statuses import StatusRow
@@ -70,16 +70,19 @@ _FEED_PAGE = """SELECT s.id, s.reblog_of_id FROM home_feed h JOIN statuses s ON 
 def _home_sql(order: str) -> str:
     """The page and the facts of its statuses and of the statuses they boost, in one
     statement: the facts' rows, each with its place on the page (null for an original
-    only boosted there) and what it boosts."""
+    only boosted there) and what it boosts, then the state of the token whose hash is $5
+    (``oauth.token_state_sql``; nulls when $5 is null or the token is revoked)."""
     facts = views.facts_sql(
         where="s.id IN (SELECT id FROM page UNION SELECT reblog_of_id FROM page)",
-        more="n.place, n.reblog_of_id AS page_reblog_of_id",
-        join="LEFT JOIN numbered n ON n.id = s.id",
+        more="n.place, n.reblog_of_id AS page_reblog_of_id, tok.version AS token_version,"
+        " tok.stale AS token_stale",
+        join="LEFT JOIN numbered n ON n.id = s.id LEFT JOIN tok ON true",
     )
     return f"""WITH {_HIDDEN},
         page AS MATERIALIZED ({_FEED_PAGE.format(order=order)}),
         numbered AS (SELECT id, reblog_of_id, row_number() OVER (ORDER BY id {order}) AS place
-                     FROM page)
+                     FROM page),
+        tok AS MATERIALIZED ({oauth.token_state_sql("$5::text")})
         {facts}"""
 
 
@@ -96,9 +99,15 @@ class StatusRef(NamedTuple):
 _NO_ID, _LAST_ID = 0, (1 << 63) - 1
 
 
-async def home(
-    con: Conn, viewer_id: int, page: Page
-) -> tuple[list[StatusRef], dict[int, views.PageFact]]:
+class HomePage(NamedTuple):
+    refs: list[StatusRef]
+    facts: dict[int, views.PageFact]
+    # The state of the token asked about, as this page's snapshot saw it; None when it
+    # was not asked about or the page is empty.
+    token: oauth.TokenState | None
+
+
+async def home(con: Conn, viewer_id: int, page: Page, token_hash: str | None = None) -> HomePage:
     """The viewer's own statuses and boosts and those of the accounts they follow (accepted,
     neither blocked nor muted), as far as the viewer may see them: a followed account's
     public, unlisted and private posts, and its direct ones only where the viewer is
@@ -106,16 +115,23 @@ async def home(
     replies to someone the viewer does not follow are left out, as on Mastodon.
 
     With the page come the facts of its statuses and of those they boost
-    (``views.page_facts``), read by the same statement."""
+    (``views.page_facts``), and the state of the token ``token_hash`` (to check a cached
+    owner by), read by the same statement."""
     lower = max(page.since_id or _NO_ID, page.min_id or _NO_ID)
     upper = _LAST_ID if page.max_id is None else page.max_id
-    records = await con.fetch(_HOME[page.ascending], viewer_id, lower, upper, page.limit)
+    records = await con.fetch(
+        _HOME[page.ascending], viewer_id, lower, upper, page.limit, token_hash
+    )
     width = views.PAGE_FACT_COLUMNS
     facts = {r[0]: views.PageFact(*r[:width]) for r in records}
     placed = sorted((r["place"], r[0]) for r in records if r["place"] is not None)
     by_id = {r[0]: r["page_reblog_of_id"] for r in records}
     refs = [StatusRef(status_id, by_id[status_id]) for _, status_id in placed]
-    return (refs[::-1] if page.ascending else refs), facts
+    token = None
+    if token_hash is not None and records:
+        last = records[0]
+        token = oauth.TokenState(last["token_version"], bool(last["token_stale"]))
+    return HomePage(refs[::-1] if page.ascending else refs, facts, token)
 
 
 def _origin_filter(local: bool, remote: bool) -> str:

@@ -9,21 +9,26 @@ lacks or a disabled login, 422 when an app-only token calls a member's endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
+from typing import TypeVar
 from urllib.parse import parse_qs
 
 from starlette.requests import HTTPConnection, Request
 
-from core import oauth
-from core.errors import Forbidden, Unauthorized, Unprocessable
+from core import oauth, tokens
+from core.errors import Forbidden, ShoalError, Unauthorized, Unprocessable
 from core.ratelimit import RateState
 from core.services import Services
 from storage.actors import ActorRow, UserRow
+from storage.oauth import TokenOwner
 
 INVALID_TOKEN = "The access token is invalid"  # noqa: S105 (a message, not a secret)
 OUT_OF_SCOPE = "This action is outside the authorized scopes"
 USER_REQUIRED = "This method requires an authenticated user"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,8 @@ class Auth:
     scopes: frozenset[str]
     user: UserRow | None  # None for an app's own (client_credentials) token
     actor: ActorRow | None
+    # Set when the owner is a cached one that the read must still confirm (checked_read).
+    check: tokens.TokenCheck | None = None
 
     def allows(self, scope: str) -> bool:
         """Granted directly, by its parent (`read` covers `read:statuses`) or by `follow`."""
@@ -68,15 +75,26 @@ async def _check(
     request: HTTPConnection, token: str, scope: str | None, *, user_required: bool
 ) -> Auth:
     services: Services = request.app.state.services  # also for a WebSocket, not only a Request
-    owner = await oauth.token_owner(services, token)
+    owner = await tokens.owner(services, token)
     if owner is None:
         raise Unauthorized(INVALID_TOKEN)
+    return _auth(owner, scope, user_required=user_required)
+
+
+def _auth(
+    owner: TokenOwner,
+    scope: str | None,
+    *,
+    user_required: bool,
+    check: tokens.TokenCheck | None = None,
+) -> Auth:
     auth = Auth(
         token_id=owner.token.id,
         app_id=owner.token.app_id,
         scopes=frozenset(owner.token.scopes.split()),
         user=owner.user,
         actor=owner.actor,
+        check=check,
     )
     if scope is not None and not auth.allows(scope):
         raise Forbidden(OUT_OF_SCOPE)
@@ -104,6 +122,28 @@ async def optional_auth(request: HTTPConnection, scope: str | None = None) -> Au
     if token is None:
         return None
     return await _check(request, token, scope, user_required=False)
+
+
+async def checked_read(request: Request, scope: str, read: Callable[[Auth], Awaitable[T]]) -> T:
+    """For an endpoint that only reads, on a member's token: ``read`` runs first with the
+    owner this process cached for the token, not yet checked; ``auth.check`` is what the
+    read's own statement checks it by (``core.tokens``). When that owner has changed, or
+    there is none, or it would be refused, ``read`` runs with the token checked as
+    ``authenticate`` checks it (so errors are always decided on current rows)."""
+    token = await _token(request)
+    if token is not None:
+        found = tokens.cached(request.app.state.services, token)
+        if found is not None:
+            try:
+                auth = _auth(found[0], scope, user_required=True, check=found[1])
+            except ShoalError:
+                pass  # decided below, on rows read now
+            else:
+                try:
+                    return await read(auth)
+                except tokens.TokenChanged:
+                    pass
+    return await read(await authenticate(request, scope))
 
 
 def rate_limit_headers(state: RateState) -> dict[str, str]:

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 from core import timelines
 from core.errors import NotFound
 from core.timelines import Origin, StatusPage, TagQuery
-from server.api.auth import authenticate, optional_auth
+from server.api.auth import Auth, authenticate, checked_read, optional_auth
 from server.api.common import bool_param, json, link_header, list_param, page_params
 from server.api.rendered import PageRender, Rendered
 from server.templating import services_of
@@ -45,10 +45,14 @@ def _origin(request: Request) -> Origin:
 
 
 async def home(request: Request) -> Response:
-    viewer = _member((await authenticate(request, "read:statuses")).actor)
     page = page_params(request, default=20, maximum=40)
     render = _rendered(request)
-    found = await timelines.home(services_of(request), viewer, page, render)
+    services = services_of(request)
+
+    async def read(auth: Auth) -> StatusPage:
+        return await timelines.home(services, _member(auth.actor), page, render, auth.check)
+
+    found = await checked_read(request, "read:statuses", read)
     return _render(request, found, render)
 
 

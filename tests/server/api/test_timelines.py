@@ -14,10 +14,11 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from core import passwords, social
+from core import oauth, passwords, social
 from core.services import Services
 from storage import actors, statuses
 from storage.actors import ActorRow
+from server.api import auth
 from tests import api, rig
 
 LINK = re.compile(r'<([^>]+)>; rel="(next|prev)"')
@@ -224,6 +225,40 @@ async def test_home_checks_token_scope_and_params(world: World) -> None:
     # Mastodon caps limit at 40; 0 still gives at least one.
     assert len(ids(await world.get("/api/v1/timelines/home", world.alice, limit=500))) == 3
     assert len(ids(await world.get("/api/v1/timelines/home", world.alice, limit=0))) >= 1
+
+
+async def test_home_confirms_a_cached_token_owner_by_its_own_statement(world: World) -> None:
+    """The home page reuses the owner of a token in use and checks it in the page's own
+    statement: every change to the token, the member or their actor is still seen on
+    the very next request, with a page (bob's) and without one (carol's)."""
+    alice, bob, carol = world.alice, world.bob, world.carol
+    await world.posted(alice, "alice's post")
+    await world.posted(bob, "bob's post")
+    home = "/api/v1/timelines/home"
+    for who in (alice, bob, carol):
+        assert (await world.get(home, who)).status_code == 200  # the owner is cached now
+    cached = world.services.token_owners
+    assert len(cached) == 3
+
+    async def sql(statement: str, *args: object) -> None:
+        async with world.services.pool.acquire() as con:
+            await con.execute(statement, *args)
+
+    # A changed actor: answered, from the current row (the cached owner was replaced).
+    await sql("UPDATE actors SET display_name = 'Alice Renamed' WHERE id = $1", alice.actor.id)
+    assert ids(await world.get(home, alice)) != []
+    assert {o.actor.display_name for o in cached.values() if o.actor} >= {"Alice Renamed"}
+    # A revoked token, on a page and on an empty one: 401, as from a token never cached.
+    await sql("UPDATE oauth_tokens SET revoked_at = now() WHERE user_id IN "
+              "(SELECT id FROM users WHERE actor_id = any($1::bigint[]))",
+              [alice.actor.id, carol.actor.id])  # fmt: skip
+    for who in (alice, carol):
+        revoked = await world.get(home, who)
+        assert revoked.status_code == 401 and revoked.json() == {"error": auth.INVALID_TOKEN}
+    # A disabled member: 403.
+    await sql("UPDATE users SET disabled_at = now() WHERE actor_id = $1", bob.actor.id)
+    disabled = await world.get(home, bob)
+    assert disabled.status_code == 403 and disabled.json() == {"error": oauth.DISABLED}
 
 
 # --- public and hashtag timelines -------------------------------------------------------
