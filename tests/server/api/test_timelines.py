@@ -16,9 +16,9 @@ from argon2 import PasswordHasher
 
 from core import oauth, passwords, social
 from core.services import Services
+from server.api import auth
 from storage import actors, statuses
 from storage.actors import ActorRow
-from server.api import auth
 from tests import api, rig
 
 LINK = re.compile(r'<([^>]+)>; rel="(next|prev)"')
