@@ -9,8 +9,9 @@ then gives the viewer a token through ``POST /api/v1/apps`` and ``POST /oauth/to
 (password grant), as a Mastodon app would get one.
 
 ``GET /api/v1/timelines/home?limit=20`` is measured at 1 and at 8 concurrent clients on
-keep-alive connections, a fifth of the requests paging deeper in time with ``max_id``;
-every answer must be a 200 with 20 statuses. Target: p99 under 10 ms at 8 clients. The
+keep-alive connections (``bench.http1``, a lean client: the target is a latency, and the
+client shares the two cores with the server), a fifth of the requests paging deeper in
+time with ``max_id``; every answer must be a 200 with 20 statuses. Target: p99 under 10 ms at 8 clients. The
 yardstick is a bare Starlette endpoint under the same uvicorn settings (``python -m
 bench.timeline bare PORT FILE``) that serialises one of Shoal's own answers (same JSON
 list, same size) on every request: the ratio of requests per second says what the
@@ -52,11 +53,13 @@ from bench.common import (
     run_loop,
     wait_for_port,
 )
+from bench.http1 import Http1, HttpError
 from core import passwords
 from federation import keys
 from storage.pool import Conn, create_pool
 
 HOME = "/api/v1/timelines/home"
+LOOPBACK = "127.0.0.1"
 LIMIT = 20
 TARGET_P99_MS = 10.0  # at 8 concurrent clients
 STEP_TIMEOUT = 600.0  # seconds one statement building the data may take
@@ -629,55 +632,74 @@ class Run:
     def ms(self, q: float) -> float:
         return percentile(sorted(self.latencies), q) * 1000
 
+    def problem(self, text: str) -> None:
+        if self.first_problem is None:
+            self.first_problem = text
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """Where the clients send their requests, with what headers."""
+
+    host: str
+    port: int
+    headers: bytes = b""  # ready-made header lines
+
 
 async def fetch_all(
-    session: aiohttp.ClientSession,
-    base: str,
-    paths: Sequence[str],
-    clients: int,
-    run: Run,
-    budget: float,
-) -> None:
-    """GET the paths from ``clients`` clients, each waiting for its answer before the
-    next request, until all are sent or ``budget`` seconds have passed; every answer is
-    checked to be a 200 with a full page."""
+    server: Server, paths: Sequence[str], clients: int, run: Run, budget: float
+) -> list[tuple[str, int, bytes]]:
+    """GET the paths from ``clients`` clients (``bench.http1``: keep-alive, each waiting
+    for its answer before the next request), until all are sent or ``budget`` seconds
+    have passed; the answers are checked afterwards (``check_answers``), once the clock
+    and the CPU meters have stopped: parsing a page costs the client as much as sending
+    three requests, and the client shares the machine with the server it measures."""
     pending = iter(paths)
     deadline = time.perf_counter() + budget
-
-    def problem(text: str) -> None:
-        if run.first_problem is None:
-            run.first_problem = text
+    answers: list[tuple[str, int, bytes]] = []
 
     async def client() -> None:
-        for path in pending:
-            started = time.perf_counter()
-            if started > deadline:
-                break
-            try:
-                async with session.get(base + path) as response:
-                    body = await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                run.errors += 1
-                problem(f"{type(exc).__name__}: {exc}")
-                continue
-            run.latencies.append(time.perf_counter() - started)
-            if status != 200:
-                problem(f"HTTP {status} for {path}: {body[:200].decode(errors='replace')}")
-                continue
-            try:
-                found = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                found = None
-            if isinstance(found, list) and len(found) == LIMIT:
-                run.good += 1
-            else:
-                size = len(found) if isinstance(found, list) else "no list"
-                problem(f"{size} statuses for {path}")
+        try:
+            conn = await Http1.open(server.host, server.port)
+        except OSError as exc:
+            run.errors += 1
+            run.problem(f"{type(exc).__name__}: {exc}")
+            return
+        async with conn:
+            for path in pending:
+                started = time.perf_counter()
+                if started > deadline:
+                    break
+                try:
+                    status, body = await conn.request(b"GET", path, server.headers)
+                except HttpError as exc:
+                    run.errors += 1
+                    run.problem(str(exc))
+                    return
+                run.latencies.append(time.perf_counter() - started)
+                answers.append((path, status, body))
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     run.seconds += time.perf_counter() - started
+    return answers
+
+
+def check_answers(answers: Sequence[tuple[str, int, bytes]], run: Run) -> None:
+    """Count the answers that are a 200 with a full page; note the first that is not."""
+    for path, status, body in answers:
+        if status != 200:
+            run.problem(f"HTTP {status} for {path}: {body[:200].decode(errors='replace')}")
+            continue
+        try:
+            found = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            found = None
+        if isinstance(found, list) and len(found) == LIMIT:
+            run.good += 1
+        else:
+            size = len(found) if isinstance(found, list) else "no list"
+            run.problem(f"{size} statuses for {path}")
 
 
 def _session(headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
@@ -769,43 +791,35 @@ def _paths(plan: Plan, cursors: Sequence[int], count: int, seed: int) -> list[st
 class Target:
     """A server, and what was measured of it at each concurrency."""
 
-    base: str
+    server: Server
     readings: dict[str, cpu.Reading]  # the CPU to meter
     others: str = "other processes"
     runs: dict[int, Run] = field(default_factory=dict)
     meters: dict[int, cpu.Meter] = field(default_factory=dict)
     round_rates: dict[int, list[float]] = field(default_factory=dict)
 
-    async def send(
-        self, session: aiohttp.ClientSession, paths: Sequence[str], clients: int, budget: float
-    ) -> None:
+    async def send(self, paths: Sequence[str], clients: int, budget: float) -> None:
         run = self.runs.setdefault(clients, Run())
         meter = self.meters.setdefault(clients, cpu.Meter(self.readings, others=self.others))
         count, seconds = run.count, run.seconds
         meter.start()
         try:
-            await fetch_all(session, self.base, paths, clients, run, budget)
+            answers = await fetch_all(self.server, paths, clients, run, budget)
         finally:
             meter.stop()
+        check_answers(answers, run)
         elapsed = run.seconds - seconds
         self.round_rates.setdefault(clients, []).append(
             (run.count - count) / elapsed if elapsed else 0.0
         )
 
 
-async def _measure(
-    plan: Plan,
-    shoal: Target,
-    bare: Target,
-    shoal_session: aiohttp.ClientSession,
-    bare_session: aiohttp.ClientSession,
-    cursors: Sequence[int],
-) -> None:
+async def _measure(plan: Plan, shoal: Target, bare: Target, cursors: Sequence[int]) -> None:
     warm = _paths(plan, cursors, plan.warmup, seed=1)
     clients = max(plan.concurrency)
-    await fetch_all(bare_session, bare.base, warm, clients, Run(), plan.budget)
+    await fetch_all(bare.server, warm, clients, Run(), plan.budget)
     shoal_warm = Run()
-    await fetch_all(shoal_session, shoal.base, warm, clients, shoal_warm, plan.budget)
+    check_answers(await fetch_all(shoal.server, warm, clients, shoal_warm, plan.budget), shoal_warm)
     if shoal_warm.good != shoal_warm.count or not shoal_warm.good:
         raise RuntimeError(f"Shoal failed the warm-up requests: {shoal_warm.first_problem}")
     for clients in plan.concurrency:
@@ -813,8 +827,8 @@ async def _measure(
         step = plan.requests // plan.rounds
         for r in range(plan.rounds):
             chunk = paths[r * step : plan.requests if r == plan.rounds - 1 else (r + 1) * step]
-            for target, session in ((bare, bare_session), (shoal, shoal_session)):
-                await target.send(session, chunk, clients, plan.budget / plan.rounds)
+            for target in (bare, shoal):
+                await target.send(chunk, clients, plan.budget / plan.rounds)
 
 
 def _shoal_command(db_url: str, port: int) -> list[str]:
@@ -846,38 +860,37 @@ async def run(cluster: Cluster, plan: Plan = Plan()) -> list[Figure]:
             async with _session() as session:
                 token = await _token(session, base)
             headers = {"Authorization": f"Bearer {token}"}
-            async with _session(headers) as shoal_session, _session(headers) as bare_session:
-                cursors, first_page, link = await _cursors(shoal_session, base)
-                Path(payload_path).write_bytes(
-                    orjson.dumps({"body": orjson.loads(first_page), "link": link})
-                )
-                bare = await Child.start(
-                    "bare",
-                    [str(VENV_BIN / "python"), "-m", "bench.timeline", "bare", str(bare_port),
-                     payload_path],
-                )  # fmt: skip
-                children.append(bare)
-                await wait_for_port(bare, bare_port)
-                shoal_readings = {
-                    "server": cpu.process(shoal.process.pid),
-                    "client": cpu.this_process(),
-                }
-                if cluster.pgdata is not None:
-                    shoal_readings["postgres"] = cpu.postgres(cluster.pgdata)
-                shoal_target = Target(base, shoal_readings, cluster.others)
-                bare_target = Target(
-                    f"http://127.0.0.1:{bare_port}",
-                    {"server": cpu.process(bare.process.pid), "client": cpu.this_process()},
-                )
-                try:
-                    async with asyncio.timeout(plan.timeout):
-                        await _measure(
-                            plan, shoal_target, bare_target, shoal_session, bare_session, cursors
-                        )
-                except TimeoutError:
-                    raise RuntimeError(
-                        f"the requests took longer than {plan.timeout:.0f} s"
-                    ) from None
+            async with _session(headers) as session:
+                cursors, first_page, link = await _cursors(session, base)
+            Path(payload_path).write_bytes(
+                orjson.dumps({"body": orjson.loads(first_page), "link": link})
+            )
+            bare = await Child.start(
+                "bare",
+                [str(VENV_BIN / "python"), "-m", "bench.timeline", "bare", str(bare_port),
+                 payload_path],
+            )  # fmt: skip
+            children.append(bare)
+            await wait_for_port(bare, bare_port)
+            shoal_readings = {
+                "server": cpu.process(shoal.process.pid),
+                "client": cpu.this_process(),
+            }
+            if cluster.pgdata is not None:
+                shoal_readings["postgres"] = cpu.postgres(cluster.pgdata)
+            lines = f"Authorization: Bearer {token}\r\n".encode()
+            shoal_target = Target(
+                Server(LOOPBACK, shoal_port, lines), shoal_readings, cluster.others
+            )
+            bare_target = Target(
+                Server(LOOPBACK, bare_port, lines),
+                {"server": cpu.process(bare.process.pid), "client": cpu.this_process()},
+            )
+            try:
+                async with asyncio.timeout(plan.timeout):
+                    await _measure(plan, shoal_target, bare_target, cursors)
+            except TimeoutError:
+                raise RuntimeError(f"the requests took longer than {plan.timeout:.0f} s") from None
             for child in children:
                 child.check_alive()
         finally:
