@@ -12,10 +12,10 @@ then gives the viewer a token through ``POST /api/v1/apps`` and ``POST /oauth/to
 keep-alive connections (``bench.http1``, a lean client: the target is a latency, and the
 client shares the two cores with the server), a fifth of the requests paging deeper in
 time with ``max_id``; every answer must be a 200 with 20 statuses. Target: p99 under
-10 ms at 8 clients. The yardstick is a bare Starlette endpoint under the same uvicorn settings (``python -m
-bench.timeline bare PORT FILE``) that serialises one of Shoal's own answers (same JSON
-list, same size) on every request: the ratio of requests per second says what the
-timeline costs above the framework and the JSON encoding.
+10 ms at 8 clients. The yardstick is a bare Starlette endpoint under the same uvicorn
+settings (``python -m bench.timeline bare PORT FILE``) that serialises one of Shoal's own
+answers (same JSON list, same size) on every request: the ratio of requests per second
+says what the timeline costs above the framework and the JSON encoding.
 """
 
 from __future__ import annotations
