@@ -3,8 +3,11 @@
 A timeline page shows the same statuses and authors over and over. ``Rendered`` keeps,
 per web process, each status entity without what changes per request or per viewer, and
 each account entity without its counters, keyed by the version of the row it came from
-(``core.page_views``). A page then costs a dict copy per status: the counts, the viewer's
-flags, the author's counters and the boosted status are filled in on every request.
+(``core.page_views``). They are kept as JSON, open (without the closing brace), and a
+page is written by appending to them what is filled in on every request: the counts, the
+viewer's flags, the author's counters and the boosted status (``orjson.Fragment``: JSON
+that ``orjson`` writes out as it is). That is a few small ``orjson.dumps`` per status
+instead of copying and serialising whole entities again.
 
 Mentioned accounts inside a status entity are only re-rendered when the status changes:
 a mention shows an account's username, acct and URL, which do not change in practice.
@@ -13,6 +16,8 @@ a mention shows an account's username, acct and URL, which do not change in prac
 from __future__ import annotations
 
 from typing import Any, Final
+
+import orjson
 
 from core.page_views import PageItem
 from core.urls import Urls
@@ -33,7 +38,18 @@ _PER_REQUEST: Final = (
     "pinned",
 )
 
-_Entry = tuple[str, dict[str, Any]]  # (version, entity)
+_Entry = tuple[str, bytes]  # (version, the entity's JSON without its closing brace)
+
+
+def _open(entity: dict[str, Any]) -> bytes:
+    """An entity's JSON without its closing brace, for more fields to be appended."""
+    assert entity, "an entity always has fields"
+    return orjson.dumps(entity)[:-1]
+
+
+def _close(opened: bytes, more: dict[str, Any]) -> bytes:
+    """The JSON object of an ``_open`` entity with the fields of ``more`` appended."""
+    return opened + b"," + orjson.dumps(more)[1:]
 
 
 class Rendered:
@@ -60,8 +76,8 @@ class PageRender:
 
     def __init__(self, rendered: Rendered) -> None:
         self._rendered = rendered
-        self._statuses: dict[int, dict[str, Any]] = {}
-        self._accounts: dict[int, dict[str, Any]] = {}
+        self._statuses: dict[int, bytes] = {}
+        self._accounts: dict[int, bytes] = {}
 
     def has_status(self, status_id: int, version: str) -> bool:
         return _lookup(self._rendered.statuses, status_id, version, self._statuses)
@@ -69,39 +85,42 @@ class PageRender:
     def has_account(self, actor_id: int, version: str) -> bool:
         return _lookup(self._rendered.accounts, actor_id, version, self._accounts)
 
-    def entities(self, items: list[PageItem]) -> list[dict[str, Any]]:
-        return [self._status(item) for item in items]
+    def entities(self, items: list[PageItem]) -> list[orjson.Fragment]:
+        """The page's status entities, as JSON to put in a list."""
+        return [orjson.Fragment(self._status(item)) for item in items]
 
-    def _status(self, item: PageItem) -> dict[str, Any]:
+    def _status(self, item: PageItem) -> bytes:
         fact, urls = item.fact, self._rendered.urls
         base = self._statuses.get(item.status_id)
         if base is None:
             assert item.view is not None, "load_page gives a view for every unknown status"
             view, version = item.view  # stored under the version it was made from
-            base = entities.status(view, urls)
+            entity = entities.status(view, urls)
             for key in _PER_REQUEST:
-                base.pop(key, None)
-            self._statuses[item.status_id] = base
+                entity.pop(key, None)
+            base = self._statuses[item.status_id] = _open(entity)
             _keep(self._rendered.statuses, item.status_id, (version, base), MAX_STATUSES)
         account = self._accounts.get(fact.actor_id)
         if account is None:
             assert item.author is not None, "load_page gives a view for every unknown author"
             author, version = item.author
-            account = entities.account(author, urls)
-            self._accounts[fact.actor_id] = account
+            account = self._accounts[fact.actor_id] = _open(entities.account(author, urls))
             _keep(self._rendered.accounts, fact.actor_id, (version, account), MAX_ACCOUNTS)
-        entity = dict(base)
-        entity["account"] = {**account, **entities.account_counters(fact.author_counts)}
-        entity["reblog"] = self._status(item.reblog) if item.reblog is not None else None
-        entity["reblogs_count"] = fact.reblogs
-        entity["favourites_count"] = fact.favourites
-        entity["replies_count"] = fact.replies
-        entity["favourited"] = fact.favourited
-        entity["reblogged"] = fact.reblogged
-        entity["bookmarked"] = fact.bookmarked
+        more: dict[str, Any] = {
+            "account": orjson.Fragment(
+                _close(account, entities.account_counters(fact.author_counts))
+            ),
+            "reblog": None if item.reblog is None else orjson.Fragment(self._status(item.reblog)),
+            "reblogs_count": fact.reblogs,
+            "favourites_count": fact.favourites,
+            "replies_count": fact.replies,
+            "favourited": fact.favourited,
+            "reblogged": fact.reblogged,
+            "bookmarked": fact.bookmarked,
+        }
         if item.viewer_is_author:
-            entity["pinned"] = fact.pinned
-        return entity
+            more["pinned"] = fact.pinned
+        return _close(base, more)
 
 
 def _lookup(store: dict[int, _Entry], key: int, version: str, found: dict[int, Any]) -> bool:
