@@ -189,15 +189,23 @@ def facts_sql(
               coalesce(t.reblogs_count, 0) AS reblogs,
               coalesce(t.favourites_count, 0) AS favourites,
               -- (SELECT … LIMIT 1) rather than EXISTS: with EXISTS the planner hashes all
-              -- of the viewer's favourites/bookmarks on every page.
-              (SELECT true FROM favourites f
-                WHERE f.status_id = s.id AND f.actor_id = $1 LIMIT 1) IS NOT NULL AS favourited,
-              (SELECT true FROM statuses b
-                WHERE b.reblog_of_id = s.id AND b.actor_id = $1 LIMIT 1) IS NOT NULL AS reblogged,
+              -- of the viewer's favourites/bookmarks on every page. A probe is only made
+              -- where it can find something: a status nobody favourited (by the counter
+              -- the triggers of migration 0004 keep) is not the viewer's favourite, and
+              -- only one's own statuses can be pinned. AND evaluates left to right.
+              (coalesce(t.favourites_count, 0) > 0
+               AND (SELECT true FROM favourites f
+                    WHERE f.status_id = s.id AND f.actor_id = $1 LIMIT 1) IS NOT NULL)
+                  AS favourited,
+              (coalesce(t.reblogs_count, 0) > 0
+               AND (SELECT true FROM statuses b
+                    WHERE b.reblog_of_id = s.id AND b.actor_id = $1 LIMIT 1) IS NOT NULL)
+                  AS reblogged,
               (SELECT true FROM bookmarks k
                 WHERE k.status_id = s.id AND k.actor_id = $1 LIMIT 1) IS NOT NULL AS bookmarked,
-              (SELECT true FROM pins p
-                WHERE p.status_id = s.id AND p.actor_id = $1 LIMIT 1) IS NOT NULL AS pinned,
+              (s.actor_id = $1
+               AND (SELECT true FROM pins p
+                    WHERE p.status_id = s.id AND p.actor_id = $1 LIMIT 1) IS NOT NULL) AS pinned,
               coalesce(c.followers_count, 0) AS a_followers,
               coalesce(c.following_count, 0) AS a_following,
               coalesce(c.statuses_count, 0) AS a_statuses, c.last_status_at AS a_last
