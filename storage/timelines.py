@@ -44,7 +44,8 @@ _HIDDEN = """hidden AS MATERIALIZED (
         UNION SELECT actor_id FROM blocks WHERE target_id = $1
         UNION SELECT target_id FROM mutes WHERE actor_id = $1
             AND (expires_at IS NULL OR expires_at > now()))"""
-_FEED_PAGE = """SELECT s.id, s.reblog_of_id FROM home_feed h JOIN statuses s ON s.id = h.status_id
+_FEED_PAGE = """SELECT s.id, s.reblog_of_id, s.xmin::text AS version, s.actor_id
+    FROM home_feed h JOIN statuses s ON s.id = h.status_id
     WHERE h.owner_id = $1 AND h.status_id > $2 AND h.status_id < $3
       AND h.author_id NOT IN (SELECT actor_id FROM hidden)
       AND (s.reblog_of_id IS NULL OR s.actor_id = $1
@@ -71,17 +72,26 @@ def _home_sql(order: str) -> str:
     """The page and the facts of its statuses and of the statuses they boost, in one
     statement: the facts' rows, each with its place on the page (null for an original
     only boosted there) and what it boosts, then the state of the token whose hash is $5
-    (``oauth.token_state_sql``; nulls when $5 is null or the token is revoked)."""
+    (``oauth.token_state_sql``; nulls when $5 is null or the token is revoked). The
+    page's own rows are taken as the feed read them; only the originals they boost are
+    read again."""
     facts = views.facts_sql(
-        where="s.id IN (SELECT id FROM page UNION SELECT reblog_of_id FROM page)",
-        more="n.place, n.reblog_of_id AS page_reblog_of_id, tok.version AS token_version,"
+        source="rows s",
+        where="true",
+        more="s.place, s.reblog_of_id AS page_reblog_of_id, tok.version AS token_version,"
         " tok.stale AS token_stale",
-        join="LEFT JOIN numbered n ON n.id = s.id LEFT JOIN tok ON true",
+        join="LEFT JOIN tok ON true",
     )
     return f"""WITH {_HIDDEN},
         page AS MATERIALIZED ({_FEED_PAGE.format(order=order)}),
-        numbered AS (SELECT id, reblog_of_id, row_number() OVER (ORDER BY id {order}) AS place
-                     FROM page),
+        rows AS (
+            SELECT id, version, actor_id, row_number() OVER (ORDER BY id {order}) AS place,
+                   reblog_of_id
+            FROM page
+            UNION ALL
+            SELECT o.id, o.xmin::text, o.actor_id, NULL, NULL FROM statuses o
+            WHERE o.id IN (SELECT reblog_of_id FROM page)
+              AND o.id NOT IN (SELECT id FROM page)),
         tok AS MATERIALIZED ({oauth.token_state_sql("$5::text")})
         {facts}"""
 

@@ -179,12 +179,19 @@ _EXTRAS = """ARRAY(SELECT g.tag FROM status_tags g WHERE g.status_id = s.id
 
 
 def facts_sql(
-    *, extras: bool = False, where: str = "s.id = any($2::bigint[])", more: str = "", join: str = ""
+    *,
+    extras: bool = False,
+    where: str = "s.id = any($2::bigint[])",
+    more: str = "",
+    join: str = "",
+    source: str = "statuses s",
 ) -> str:
     """The page facts' statement ($1 the viewer) over the statuses ``where`` selects: the
     ``PageFact`` columns first, then the extras when asked for, then ``more`` (columns of
-    what ``join`` adds)."""
-    return f"""SELECT s.id, s.xmin::text AS version, s.actor_id, a.xmin::text AS author_version,
+    what ``join`` adds). ``source`` may be rows read before instead of the table: ``s``
+    with an ``id``, an ``actor_id`` and the row's ``version`` (its ``xmin`` as text)."""
+    version = "s.xmin::text" if source == "statuses s" else "s.version"
+    return f"""SELECT s.id, {version} AS version, s.actor_id, a.xmin::text AS author_version,
               coalesce(t.replies_count, 0) AS replies,
               coalesce(t.reblogs_count, 0) AS reblogs,
               coalesce(t.favourites_count, 0) AS favourites,
@@ -210,7 +217,7 @@ def facts_sql(
               coalesce(c.following_count, 0) AS a_following,
               coalesce(c.statuses_count, 0) AS a_statuses, c.last_status_at AS a_last
               {", " + _EXTRAS if extras else ""} {", " + more if more else ""}
-           FROM statuses s
+           FROM {source}
            JOIN actors a ON a.id = s.actor_id
            LEFT JOIN status_stats t ON t.status_id = s.id
            -- Probed per status (OFFSET 0 keeps the subquery from becoming a join that
