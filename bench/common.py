@@ -65,6 +65,32 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[rank]
 
 
+@dataclass(slots=True)
+class Run:
+    """Requests sent to one server, possibly over several rounds: their latencies, the
+    time they took in all, and what went wrong."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_problem: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def ms(self, q: float) -> float:
+        return percentile(sorted(self.latencies), q) * 1000
+
+    def problem(self, text: str) -> None:
+        if self.first_problem is None:
+            self.first_problem = text
+
+
 def cores() -> tuple[int, int]:
     """(CPUs this process may run on, CPUs in the machine)."""
     total = os.cpu_count() or 1

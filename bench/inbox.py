@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import aiohttp
 import orjson
 
-from bench import cpu
+from bench import common, cpu
 from bench.common import (
     TIMES,
     VENV_BIN,
@@ -32,7 +32,6 @@ from bench.common import (
     Cluster,
     Figure,
     free_port,
-    percentile,
     wait_for_port,
 )
 from federation import keys, vocab
@@ -58,25 +57,10 @@ class Plan:
 
 
 @dataclass(slots=True)
-class Run:
+class Run(common.Run):
     """Requests sent to one server, possibly over several rounds."""
 
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
-    errors: int = 0
-    first_problem: str | None = None
-
-    @property
-    def count(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds if self.seconds else 0.0
-
-    def ms(self, q: float) -> float:
-        return percentile(sorted(self.latencies), q) * 1000
 
 
 def _activity(n: int) -> bytes:
@@ -132,12 +116,12 @@ async def send_all(
                     status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
                 run.errors += 1
-                run.first_problem = run.first_problem or f"{type(exc).__name__}: {exc}"
+                run.problem(f"{type(exc).__name__}: {exc}")
                 continue
             run.latencies.append(time.perf_counter() - started)
             run.statuses[status] += 1
-            if status != 202 and run.first_problem is None:
-                run.first_problem = f"HTTP {status}: {reply[:200].decode(errors='replace')}"
+            if status != 202:
+                run.problem(f"HTTP {status}: {reply[:200].decode(errors='replace')}")
 
     started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))

@@ -41,7 +41,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench import cpu
+from bench import common, cpu
 from bench.common import (
     TIMES,
     VENV_BIN,
@@ -49,7 +49,6 @@ from bench.common import (
     Cluster,
     Figure,
     free_port,
-    percentile,
     run_loop,
     wait_for_port,
 )
@@ -612,29 +611,10 @@ def bare_main(argv: Sequence[str]) -> None:
 
 
 @dataclass(slots=True)
-class Run:
+class Run(common.Run):
     """Requests sent to one server at one concurrency, possibly over several rounds."""
 
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
     good: int = 0  # 200 with a full page
-    errors: int = 0
-    first_problem: str | None = None
-
-    @property
-    def count(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds if self.seconds else 0.0
-
-    def ms(self, q: float) -> float:
-        return percentile(sorted(self.latencies), q) * 1000
-
-    def problem(self, text: str) -> None:
-        if self.first_problem is None:
-            self.first_problem = text
 
 
 @dataclass(frozen=True, slots=True)
