@@ -11,7 +11,7 @@ from core import timelines
 from core.errors import NotFound
 from core.timelines import Origin, StatusPage, TagQuery
 from server.api.auth import Auth, authenticate, checked_read, optional_auth
-from server.api.common import bool_param, json, link_header, list_param, page_params
+from server.api.common import bool_param, link_header, list_param, page_params
 from server.api.rendered import PageRender, Rendered
 from server.templating import services_of
 from storage.actors import ActorRow
@@ -27,7 +27,11 @@ def _rendered(request: Request) -> PageRender:
 
 
 def _render(request: Request, found: StatusPage, render: PageRender) -> Response:
-    return json(render.entities(found.items), headers=link_header(request, found.cursors))
+    return Response(
+        render.json(found.items),
+        media_type="application/json",
+        headers=link_header(request, found.cursors),
+    )
 
 
 def _member(actor: ActorRow | None) -> ActorRow:
