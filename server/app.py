@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,21 +13,37 @@ from starlette.types import Receive, Scope, Send
 from core import runtime
 from core.services import Services
 from core.settings import Settings
-from server import activitypub, api, errors, inbox, pages, wellknown
+from server import activitypub, api, errors, hot, inbox, pages, wellknown
 from server.cors import ApiCORS
 from server.templating import make_templates
 
+# What apps poll most: answered without the middleware and the router (``ShoalApp``).
+HOT_GETS: Final = ("/api/v1/timelines/home", "/api/v1/notifications")
+
 
 class ShoalApp(Starlette):
-    """Starlette, with inbox POSTs answered before the middleware and the router (see
-    ``server.inbox``): they are most of a federated server's requests."""
+    """Starlette, with the busiest requests answered before the middleware and the router:
+    inbox POSTs (``server.inbox``), most of a federated server's requests, and the GETs
+    of ``HOT_GETS`` that need no CORS headers (``server.hot``), most of a member's."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hot = hot.endpoints(self.routes, HOT_GETS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            target = inbox.match(scope["path"])
-            if target is not None:
-                await inbox.serve(self.state.services, target, scope, receive, send)
-                return
+        if scope["type"] == "http":
+            method = scope["method"]
+            if method == "POST":
+                target = inbox.match(scope["path"])
+                if target is not None:
+                    await inbox.serve(self.state.services, target, scope, receive, send)
+                    return
+            elif method == "GET":
+                endpoint = self.hot.get(scope["path"])
+                if endpoint is not None and not hot.cross_origin(scope):
+                    scope["app"], scope["router"] = self, self.router
+                    await hot.serve(endpoint, scope, receive, send)
+                    return
         await super().__call__(scope, receive, send)
 
 
