@@ -51,6 +51,9 @@ class Settings:
     # Multiplies every delivery/inbox retry delay; tests compress the schedule with 0.001.
     retry_scale: float = 1.0
     delivery_concurrency: int = 32
+    # Pool connections for statements, per process; 0: twice the CPU cores, at least 4
+    # (``core.runtime.pool_size``).
+    db_connections: int = 0
     # How long a claimed queue row stays reserved for the worker that claimed it; a worker
     # that dies leaves rows that come due again after this (longer than any one request).
     queue_lease: float = 60.0
@@ -131,6 +134,8 @@ class Settings:
             found.append("queue lease must be positive")
         if self.delivery_concurrency < 1:
             found.append("delivery concurrency must be at least 1")
+        if self.db_connections < 0:
+            found.append("database connections must be 0 (automatic) or more")
         if self.log_level not in ("debug", "info", "warning", "error"):
             found.append("log level must be one of debug, info, warning, error")
         return found
