@@ -33,6 +33,7 @@ def run(
         (["--port", "99999"], {}, "out of range"),
         (["--port", "eighty"], {}, "'eighty' is not a whole number"),
         ([], {"SHOAL_DEV": "maybe"}, "SHOAL_DEV: 'maybe' is not a boolean"),
+        ([], {"SHOAL_DB_CONNECTIONS": "-1"}, "database connections must be 0 (automatic)"),
     ],
 )
 def test_bad_settings_exit_2_with_one_clear_line(
