@@ -146,8 +146,12 @@ async def run(cluster: Cluster, signing: rsa.Result, plan: Plan = Plan()) -> lis
             domain="shoal-bench.invalid",
             database_url=db_url,
             dev=True,  # loopback destinations allowed
-            workers=False,
+            workers=False,  # the delivery worker alone is started below
             delivery_concurrency=plan.concurrency,
+            # The pool ``shoal worker`` would have for this concurrency.
+            db_connections=runtime.pool_size(
+                Settings(workers=True, delivery_concurrency=plan.concurrency)
+            ),
             retry_scale=0.001,
             log_level="warning",
         )

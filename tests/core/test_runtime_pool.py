@@ -14,13 +14,17 @@ def test_twice_the_cores_at_least_four(
 ) -> None:
     monkeypatch.setattr("core.runtime.os.cpu_count", lambda: cores)
     assert pool_size(Settings(workers=False)) == expected
-    # The workers' two LISTEN connections come on top, not out of the statements' share.
-    assert pool_size(Settings(workers=True)) == expected + 2
+
+
+def test_the_workers_keep_their_share_and_their_listeners() -> None:
+    # At least half the delivery concurrency, and the two LISTEN connections on top.
+    assert pool_size(Settings(workers=True, delivery_concurrency=64)) == 32 + 2
+    assert pool_size(Settings(workers=True, delivery_concurrency=2, db_connections=5)) == 5 + 2
 
 
 def test_the_setting_wins() -> None:
     assert pool_size(Settings(workers=False, db_connections=1)) == 1
-    assert pool_size(Settings(workers=True, db_connections=12)) == 14
+    assert pool_size(Settings(workers=True, db_connections=40)) == 42
     assert Settings(db_connections=-1).problems() == [
         "database connections must be 0 (automatic) or more"
     ]
