@@ -14,7 +14,7 @@ from core import runtime
 from core.services import Services
 from core.settings import Settings
 from server import activitypub, api, errors, hot, inbox, pages, wellknown
-from server.cors import ApiCORS
+from server.cors import ApiCORS, has_origin
 from server.templating import make_templates
 
 # What apps poll most: answered without the middleware and the router (``ShoalApp``).
@@ -40,7 +40,7 @@ class ShoalApp(Starlette):
                     return
             elif method == "GET":
                 endpoint = self.hot.get(scope["path"])
-                if endpoint is not None and not hot.cross_origin(scope):
+                if endpoint is not None and not has_origin(scope):
                     scope["app"], scope["router"] = self, self.router
                     await hot.serve(endpoint, scope, receive, send)
                     return

@@ -14,6 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke")
 
 
+def has_origin(scope: Scope) -> bool:
+    """Whether a request carries an ``Origin``: a browser's, which may need CORS headers."""
+    return any(name == b"origin" for name, _ in scope["headers"])
+
+
 class ApiCORS:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,11 +39,7 @@ class ApiCORS:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Only what a browser sends, with an Origin, needs CORS headers (Mastodon's
         # rack-cors too leaves other requests alone): native apps skip the wrapping.
-        if (
-            scope["type"] == "http"
-            and scope["path"].startswith(PREFIXES)
-            and any(name == b"origin" for name, _ in scope["headers"])
-        ):
+        if scope["type"] == "http" and scope["path"].startswith(PREFIXES) and has_origin(scope):
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)

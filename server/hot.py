@@ -42,10 +42,6 @@ def endpoints(routes: Sequence[BaseRoute], paths: Iterable[str]) -> dict[str, En
     return found
 
 
-def cross_origin(scope: Scope) -> bool:
-    return any(name == b"origin" for name, _ in scope["headers"])
-
-
 async def serve(endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer as the stack would: ``scope["app"]`` must be set to the app."""
     request = Request(scope, receive, send)
