@@ -7,7 +7,9 @@ each account entity without its counters, keyed by the version of the row it cam
 page is written by joining them with what is filled in on every request: the counts, the
 viewer's flags, the author's counters and the boosted status. That is two small
 ``orjson.dumps`` per status and one join, instead of copying and serialising whole
-entities again.
+entities again. The finished JSON of each status is kept too, keyed by everything it was
+made from (the page's facts, which carry both versions, and whether the viewer wrote it):
+on a page that did not change since it was last read, a status is one look-up.
 
 Mentioned accounts inside a status entity are only re-rendered when the status changes:
 a mention shows an account's username, acct and URL, which do not change in practice.
@@ -15,16 +17,18 @@ a mention shows an account's username, acct and URL, which do not change in prac
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from core.page_views import PageItem
 from core.urls import Urls
 from server.api import entities
+from storage.views import PageFact
 
 MAX_STATUSES: Final = 10_000
 MAX_ACCOUNTS: Final = 5_000
+MAX_FINISHED: Final = 5_000
 # What ``entities.status`` gives that depends on the request, the viewer or other rows.
 _PER_REQUEST: Final = (
     "account",
@@ -38,7 +42,12 @@ _PER_REQUEST: Final = (
     "pinned",
 )
 
+K = TypeVar("K")
+V = TypeVar("V")
 _Entry = tuple[str, bytes]  # (version, the entity's JSON without its closing brace)
+# What a finished status is made from: its facts, whether the viewer wrote it, and the same
+# of the status it boosts.
+_Made = tuple[PageFact, bool, tuple[PageFact, bool] | None]
 
 
 def _open(entity: dict[str, Any]) -> bytes:
@@ -54,12 +63,13 @@ class Rendered:
         self.urls = urls
         self.statuses: dict[int, _Entry] = {}
         self.accounts: dict[int, _Entry] = {}
+        self.finished: dict[_Made, bytes] = {}
 
     def page(self) -> PageRender:
         return PageRender(self)
 
 
-def _keep(store: dict[int, _Entry], key: int, entry: _Entry, limit: int) -> None:
+def _keep(store: dict[K, V], key: K, entry: V, limit: int) -> None:
     if key not in store and len(store) >= limit:
         del store[next(iter(store))]  # the oldest entry
     store[key] = entry
@@ -85,6 +95,19 @@ class PageRender:
         return b"[" + b",".join([self._status(item) for item in items]) + b"]"
 
     def _status(self, item: PageItem) -> bytes:
+        boosted = item.reblog
+        made = (
+            item.fact,
+            item.viewer_is_author,
+            None if boosted is None else (boosted.fact, boosted.viewer_is_author),
+        )
+        finished = self._rendered.finished.get(made)
+        if finished is None:
+            finished = self._finish(item)
+            _keep(self._rendered.finished, made, finished, MAX_FINISHED)
+        return finished
+
+    def _finish(self, item: PageItem) -> bytes:
         fact, urls = item.fact, self._rendered.urls
         base = self._statuses.get(item.status_id)
         if base is None:

@@ -404,3 +404,41 @@ async def test_pages_equal_the_statuses_read_one_by_one_through_changes(world: W
     assert changed["account"]["statuses_count"] == 2
     boosts = [s for s in after.values() if s["reblog"] is not None]
     assert [b["reblog"]["content"] for b in boosts] == [changed["content"]]
+
+
+async def test_finished_statuses_are_not_shared_between_viewers(world: World) -> None:
+    """A finished status is kept by what it was made from, the viewer's flags included:
+    one viewer's favourite, bookmark or own pin never shows on another's page."""
+    alice, bob, carol = world.alice, world.bob, world.carol
+    await world.follow(alice, bob)
+    await world.follow(carol, bob)
+    post = await world.posted(bob, "for everyone")
+    other = await world.posted(bob, "not pinned")
+    await world.act(bob, post["id"], "pin")
+    await world.act(alice, post["id"], "favourite")
+    await world.act(alice, post["id"], "bookmark")
+    await world.act(alice, post["id"], "reblog")
+
+    async def seen(path: str, viewer: api.Member | None, wanted: str = post["id"]) -> Any:
+        response = await world.get(path, viewer)
+        assert response.status_code == 200, response.text
+        [status] = [s for s in response.json() if s["id"] == wanted]
+        return status
+
+    expected = {
+        "alice": (True, True, True),
+        "carol": (False, False, False),
+        "bob": (False, False, False),
+    }
+    for _ in range(2):  # the second time, from what the first pages left
+        for viewer in (alice, carol, bob):
+            for path in ("/api/v1/timelines/home", "/api/v1/timelines/public"):
+                status = await seen(path, viewer)
+                flags = (status["favourited"], status["bookmarked"], status["reblogged"])
+                name = viewer.actor.username
+                assert flags == expected[name], (name, path)
+                assert status.get("pinned") is (True if viewer is bob else None)
+                unpinned = await seen(path, viewer, other["id"])
+                assert unpinned.get("pinned") is (False if viewer is bob else None)
+        anonymous = await seen("/api/v1/timelines/public", None)
+        assert "pinned" not in anonymous and anonymous["favourited"] is False
