@@ -4,8 +4,9 @@ A timeline page mostly shows statuses and accounts the web process has already t
 into entities. ``load_page`` asks the renderer (``Known``) which versions it holds, and
 loads full views (rows, authors, mentioned accounts) only for the others; everything that
 changes from one request to the next (counts, the viewer's flags, the author's counters)
-comes with every item, from one query. A version is the ``xmin`` of a row, which every
-update of that row changes (``storage.views.page_facts``).
+comes with every item, from one query. A status's version is the ``xmin`` of its row,
+which every update of that row changes; an account's is its profile version, which every
+change to the actor's row moves on (``storage.views.page_facts``).
 """
 
 from __future__ import annotations

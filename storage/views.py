@@ -59,14 +59,14 @@ async def account_counts(con: Conn, actor_ids: Sequence[int]) -> dict[int, Accou
 class AccountRecord(NamedTuple):
     actor: ActorRow
     counts: AccountCounts
-    version: str  # the actor row's ``xmin``, as ``page_facts`` gives it
+    version: str  # the account's profile version, as ``page_facts`` gives it
 
 
 async def accounts(con: Conn, actor_ids: Sequence[int]) -> dict[int, AccountRecord]:
     """Actors with their counters and row versions: ``actors.get_many`` and
     ``account_counts`` in one round trip."""
     rows = await con.fetch(
-        f"""SELECT {_A_COLUMNS}, a.xmin::text AS a_version,
+        f"""SELECT {_A_COLUMNS}, coalesce(s.profile_version, 0)::text AS a_version,
                   coalesce(s.followers_count, 0) AS s_followers,
                   coalesce(s.following_count, 0) AS s_following,
                   coalesce(s.statuses_count, 0) AS s_statuses, s.last_status_at AS s_last
@@ -138,9 +138,10 @@ class StatusExtras(NamedTuple):
 
 class PageFact(NamedTuple):
     """What a page shows of a status that changes without the status changing, with what
-    says whether a copy rendered earlier still holds: the versions of its row and of its
-    author's row (``xmin``, which every update of a row changes). Flat, and made straight
-    from the record: a page makes one per status."""
+    says whether a copy rendered earlier still holds: the version of its row (``xmin``,
+    which every update of a row changes) and its author's profile version (moved on by
+    every change to the actor's row: migration 0007). Flat, and made straight from the
+    record: a page makes one per status."""
 
     id: int
     version: str
@@ -191,7 +192,8 @@ def facts_sql(
     what ``join`` adds). ``source`` may be rows read before instead of the table: ``s``
     with an ``id``, an ``actor_id`` and the row's ``version`` (its ``xmin`` as text)."""
     version = "s.xmin::text" if source == "statuses s" else "s.version"
-    return f"""SELECT s.id, {version} AS version, s.actor_id, a.xmin::text AS author_version,
+    return f"""SELECT s.id, {version} AS version, s.actor_id,
+              coalesce(c.profile_version, 0)::text AS author_version,
               coalesce(t.replies_count, 0) AS replies,
               coalesce(t.reblogs_count, 0) AS reblogs,
               coalesce(t.favourites_count, 0) AS favourites,
@@ -218,7 +220,6 @@ def facts_sql(
               coalesce(c.statuses_count, 0) AS a_statuses, c.last_status_at AS a_last
               {", " + _EXTRAS if extras else ""} {", " + more if more else ""}
            FROM {source}
-           JOIN actors a ON a.id = s.actor_id
            LEFT JOIN status_stats t ON t.status_id = s.id
            -- Probed per status (OFFSET 0 keeps the subquery from becoming a join that
            -- the planner would rather hash: every actor's counters, for one page).

@@ -2,7 +2,7 @@
 
 A timeline page shows the same statuses and authors over and over. ``Rendered`` keeps,
 per web process, each status entity without what changes per request or per viewer, and
-each account entity without its counters, keyed by the version of the row it came from
+each account entity without its counters, keyed by the version of what it came from
 (``core.page_views``). They are kept as JSON, open (without the closing brace), and a
 page is written by joining them with what is filled in on every request: the counts, the
 viewer's flags, the author's counters and the boosted status. That is two small

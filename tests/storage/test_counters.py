@@ -74,3 +74,40 @@ async def test_counters_follow_every_change(cluster: rig.Cluster) -> None:
                 ].last_status_at == post.published_at
     finally:
         await cluster.drop_database(name)
+
+
+async def test_profile_versions_move_with_the_actor_row_only(cluster: rig.Cluster) -> None:
+    """Migration 0007: every actor has a stats row; its profile version, which pages check
+    cached account entities by, moves on with each change to the actor's row and not with
+    the counters; ``views.accounts`` and ``views.page_facts`` give the same version."""
+    name = await cluster.create_database()
+    try:
+        async with rig.app_client(rig.make_settings(cluster.url(name), workers=False)) as (app, _):
+            services = app.state.services
+            _, alice = await accounts.create_user(
+                services.pool, services.urls, username="alice", password="long password"
+            )
+            async with services.pool.acquire() as con:
+                missing = await con.fetchval(
+                    "SELECT count(*) FROM actors a WHERE NOT EXISTS "
+                    "(SELECT 1 FROM actor_stats s WHERE s.actor_id = a.id)"
+                )
+                assert missing == 0
+
+                async def version() -> str:
+                    return (await views.accounts(con, [alice.id]))[alice.id].version
+
+                before = await version()
+                post = await publish_note(services, alice, Draft(text="counted, not a change"))
+                assert await version() == before
+                facts = await views.page_facts(con, alice.id, [post.id])
+                assert facts[post.id].author_version == before
+                await con.execute(
+                    "UPDATE actors SET display_name = 'Alice A' WHERE id = $1", alice.id
+                )
+                renamed = await version()
+                assert renamed != before
+                await con.execute("UPDATE actors SET summary = summary WHERE id = $1", alice.id)
+                assert await version() not in (before, renamed)
+    finally:
+        await cluster.drop_database(name)
