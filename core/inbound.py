@@ -119,10 +119,19 @@ def _parse(body: bytes) -> Envelope:
     except VocabError as exc:
         raise BadRequest(exc.reason) from None
     # Ids dedupe the queue: one server must not claim (and so block) another's ids.
-    actor_domain = _domain(activity.actor)
-    if actor_domain is None or _domain(activity.id) != actor_domain:
+    if not _same_server(activity.actor, activity.id):
         raise BadRequest("activity id is not on its actor's server")
     return activity
+
+
+def _same_server(actor: str, uri: str) -> bool:
+    """Whether ``uri`` is on ``actor``'s server. Usually ``uri`` starts with the actor's
+    ``scheme://host/``, and then its host is the same without parsing either."""
+    end = actor.find("/", actor.find("//") + 2)
+    if end > 0 and uri.startswith(actor[: end + 1]):
+        return True
+    actor_domain = _domain(actor)
+    return actor_domain is not None and _domain(uri) == actor_domain
 
 
 def _parse_signature(
@@ -203,7 +212,7 @@ def _domain(uri: str) -> str | None:
 # --- group commit -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per inbox POST, and a frozen init costs more
 class _Waiter:
     item: inbox.NewItem
     domain: str | None  # the signer's host, known to be up; None for a local signer

@@ -25,7 +25,7 @@ from federation.vocab_parse import (
 from federation.vocab_types import ACTIVITY_TYPES, ACTOR_TYPES, VocabError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per inbox POST, and a frozen init costs more
 class Envelope:
     """What the inbox needs of an activity before queueing it."""
 
