@@ -14,7 +14,8 @@ from storage.oauth import TokenOwner
 from storage.pool import Pool
 
 if TYPE_CHECKING:
-    from core.inbound import InboxBatcher
+    from core.inbound import InboxVerifier
+    from core.inbox_commit import InboxBatcher
     from core.remote import KeyCache
     from core.streaming import Hub
 
@@ -32,7 +33,9 @@ class Services:
     # Keys that verify inbox requests, with their owners, kept in memory for a few minutes
     # (core.remote.key_for), made on first use.
     key_cache: KeyCache | None = None
-    # Group commit of inbox requests (core.inbound), made by the first request.
+    # Verification in passes and group commit of inbox requests (core.inbound,
+    # core.inbox_commit), made by the first request.
+    inbox_verifier: InboxVerifier | None = None
     inbox_batcher: InboxBatcher | None = None
     # Set when this process queued inbox items: wakes its own inbox worker without waiting
     # for the NOTIFY to come back from the database.

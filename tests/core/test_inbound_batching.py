@@ -16,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from core.errors import BadRequest
-from core.inbound import InboxBatcher, Unavailable
+from core.inbox_commit import InboxBatcher, Unavailable
 from core.services import Services
 from core.settings import Settings
 from federation.keys import generate_rsa_keypair, load_private_key

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
+from core.inbound import InboxVerifier
 from core.services import Services
 from core.settings import Settings
 from federation.keys import generate_rsa_keypair, load_private_key
@@ -165,6 +166,51 @@ async def test_first_deliveries_arriving_together_are_all_accepted(
     assert [r.status_code for r in responses] == [202] * 4
     assert peer.hits["/users/alice"] == 1
     assert await queued(services) == 4
+
+
+async def test_requests_verified_in_one_pass_are_each_answered_on_their_own(
+    client: httpx.AsyncClient,
+    services: Services,
+    peer: FakePeer,
+    keypairs: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (private, public), (forger, _) = keypairs[0], keypairs[1]
+    peer.actor("alice", public)
+    key_id = peer.url("/users/alice#main-key")
+    assert (await post(client, follow(peer, n=0), private, key_id)).status_code == 202
+    services.key_refetches[key_id] -= 600  # a refetch is allowed: the forgery costs one
+
+    passes: list[int] = []
+    real_pass = InboxVerifier._verify_pending
+
+    def counted(self: InboxVerifier) -> None:
+        passes.append(len(self._pending))
+        real_pass(self)
+
+    monkeypatch.setattr(InboxVerifier, "_verify_pending", counted)
+
+    def request(n: int, *, key: str = private, body: bytes | None = None) -> dict[str, Any]:
+        raw = orjson.dumps(follow(peer, n=n))
+        return {"content": raw if body is None else body, "headers": signed(raw, key, key_id)}
+
+    requests = {  # made before any is sent, so that they arrive together
+        "good 1": (request(1), 202),
+        "replay": (request(0), 202),
+        "tampered": (request(2, body=orjson.dumps(follow(peer, n=99))), 401),
+        "forged": (request(3, key=forger), 401),
+        "not JSON": ({"content": b"{", "headers": {"Content-Type": AP_JSON}}, 400),
+        "good 2": (request(4), 202),
+    }
+    responses = await asyncio.gather(
+        *(client.post("/inbox", **kwargs) for kwargs, _ in requests.values())
+    )
+    assert {name: r.status_code for name, r in zip(requests, responses, strict=True)} == {
+        name: status for name, (_, status) in requests.items()
+    }
+    assert max(passes) > 1  # they did share a pass
+    assert await queued(services) == 3  # n=0, 1 and 4
+    assert peer.hits["/users/alice"] == 2  # the forgery's refetch, and no other
 
 
 async def test_an_instance_actor_may_sign_for_users_of_its_own_server(
