@@ -35,7 +35,11 @@ def main() -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(2048)
     config = uvicorn.Config(
-        create_app(), log_level="warning", proxy_headers=True, server_header=False
+        create_app(),
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
     )
     run_loop(uvicorn.Server(config).serve(sockets=[sock]))
 

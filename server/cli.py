@@ -197,6 +197,9 @@ def _serve(settings: Settings) -> int:
             config = uvicorn.Config(
                 app,
                 log_level=settings.log_level,
+                # Access lines are logged at info: above it uvicorn would still format
+                # each one (client address, quoted path) only for the logger to drop it.
+                access_log=settings.log_level in ("debug", "info"),
                 proxy_headers=True,
                 server_header=False,
                 # Open streaming responses (SSE) would otherwise hold a shutdown forever.
