@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -71,6 +71,14 @@ async def receive(
         raise Unavailable("the database is unavailable; try again later") from exc
 
 
+# A pass verifies at most this many requests (about 50 us each), then lets the event loop
+# poll its sockets before the next: a commit's answer is then handled, and its requests
+# answered, within a fraction of a millisecond instead of after a whole burst of new
+# requests. Measured on the inbox benchmark: 1, 2, 4 and 8 all gave 8-10% more requests
+# per second than unbounded passes, within noise of each other.
+PASS_MAX_REQUESTS: Final = 4
+
+
 @dataclass(slots=True)
 class _Request:
     method: str
@@ -84,7 +92,8 @@ class InboxVerifier:
     """Verifies inbox requests in passes, one per turn of the event loop.
 
     The first request to arrive schedules a pass (``loop.call_soon``); the others that
-    arrive before it runs join it. A pass checks each request in turn, with no await in
+    arrive before it runs join it, up to ``PASS_MAX_REQUESTS``, and a pass leaves any more
+    to the next one. A pass checks each request in turn, with no await in
     between: the JSON, the signature's form, the key from ``core.remote``'s key cache, the
     signature itself and the signer. A verified activity joins the group commit at once;
     a request whose key is not in memory, or does not verify with it (the key may have
@@ -110,7 +119,10 @@ class InboxVerifier:
         return answer
 
     def _verify_pending(self) -> None:
-        pending, self._pending = self._pending, []
+        pending = self._pending[:PASS_MAX_REQUESTS]
+        self._pending = self._pending[PASS_MAX_REQUESTS:]
+        if self._pending:  # the rest in the next pass, after the loop has polled its sockets
+            asyncio.get_running_loop().call_soon(self._verify_pending)
         services = self._services
         batcher = _batcher(services)
         keys = key_cache(services)
