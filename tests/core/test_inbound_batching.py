@@ -158,6 +158,30 @@ async def test_waiters_are_not_left_hanging_when_the_writer_is_cancelled(
             await asyncio.wait_for(waiting, 5)
 
 
+async def test_requests_waiting_for_an_unreachable_database_are_answered(
+    services: Services,
+) -> None:
+    class Unreachable:
+        """A pool whose every acquire fails, as asyncpg's does when PostgreSQL is down."""
+
+        attempts = 0
+
+        def acquire(self) -> Any:
+            Unreachable.attempts += 1
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    batcher = InboxBatcher(Unreachable(), lambda: None)  # type: ignore[arg-type]
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(batcher.record(activity(n), domain=None, size=1) for n in range(3)),
+            return_exceptions=True,
+        ),
+        5,
+    )
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+    assert Unreachable.attempts == 1  # one failed attempt answers all who wait for it
+
+
 # --- over HTTP --------------------------------------------------------------------------
 
 
