@@ -135,8 +135,11 @@ class InboxVerifier:
                 activity = _parse(request.body)
                 parsed = _parse_signature(request, now, max_skew)
                 cached = keys.get(parsed.key_id)
-                if cached is None or not _verifies(parsed, cached.key):
-                    self._slowly(request, activity, parsed)
+                if cached is None:
+                    self._slowly(request, activity, parsed, None)
+                    continue
+                if not _verifies(parsed, cached.key):
+                    self._slowly(request, activity, parsed, cached.key)
                     continue
                 _check_signer(cached.owner, activity)
             except Exception as exc:  # a ShoalError is the 4xx to answer; anything else a bug
@@ -147,16 +150,28 @@ class InboxVerifier:
                 item, domain=cached.owner.domain, size=len(request.body), answer=request.answer
             )
 
-    def _slowly(self, request: _Request, activity: Envelope, parsed: ParsedSignature) -> None:
-        task = asyncio.create_task(self._answer_slowly(request, activity, parsed))
+    def _slowly(
+        self,
+        request: _Request,
+        activity: Envelope,
+        parsed: ParsedSignature,
+        failed: PublicKey | None,
+    ) -> None:
+        task = asyncio.create_task(self._answer_slowly(request, activity, parsed, failed))
         self._slow.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._slow.discard)
 
     async def _answer_slowly(
-        self, request: _Request, activity: Envelope, parsed: ParsedSignature
+        self,
+        request: _Request,
+        activity: Envelope,
+        parsed: ParsedSignature,
+        failed: PublicKey | None,
     ) -> None:
         try:
-            recorded = await _receive_slowly(self._services, activity, parsed, request.body)
+            recorded = await _receive_slowly(
+                self._services, activity, parsed, request.body, failed=failed
+            )
         except asyncio.CancelledError:
             _settle(request.answer, Unavailable("the server is stopping"))
             raise
@@ -167,12 +182,18 @@ class InboxVerifier:
 
 
 async def _receive_slowly(
-    services: Services, activity: Envelope, parsed: ParsedSignature, body: bytes
+    services: Services,
+    activity: Envelope,
+    parsed: ParsedSignature,
+    body: bytes,
+    *,
+    failed: PublicKey | None = None,
 ) -> bool:
-    """What a pass does, for a request whose key must be looked up or fetched first."""
+    """What a pass does, for a request whose key must be looked up or fetched first.
+    ``failed`` is the cached key the pass already found the signature false with."""
     try:
         signer, key = await key_for(services, parsed.key_id)
-        signer = await _verify(services, parsed, signer, key)
+        signer = await _verify(services, parsed, signer, key, failed=failed)
     except RemoteError as exc:
         if await _ignorable_self_delete(services, activity, exc):
             log.info("ignoring Delete of unreachable actor %s", activity.actor)
@@ -232,7 +253,12 @@ def _verifies(parsed: ParsedSignature, key: PublicKey) -> bool:
 
 
 async def _verify(
-    services: Services, parsed: ParsedSignature, signer: ActorRow, key: PublicKey
+    services: Services,
+    parsed: ParsedSignature,
+    signer: ActorRow,
+    key: PublicKey,
+    *,
+    failed: PublicKey | None = None,
 ) -> ActorRow:
     """Verify with the cached key, then once with a refetched one (the key may have rotated).
 
@@ -240,7 +266,7 @@ async def _verify(
     A refetch that fails because the actor is gone raises ``RemoteError`` (see
     ``_ignorable_self_delete``); any other failure is a 401.
     """
-    if _verifies(parsed, key):
+    if key is not failed and _verifies(parsed, key):  # not the key the pass just tried
         return signer
     try:
         signer, key = await key_for(services, parsed.key_id, refresh=True)

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
+from core import inbound
 from core.inbound import InboxVerifier
 from core.services import Services
 from core.settings import Settings
@@ -189,6 +190,14 @@ async def test_requests_verified_in_one_pass_are_each_answered_on_their_own(
         real_pass(self)
 
     monkeypatch.setattr(InboxVerifier, "_verify_pending", counted)
+    verifies: list[bool] = []
+    real_verifies = inbound._verifies
+
+    def counted_verifies(*args: Any) -> bool:
+        verifies.append(real_verifies(*args))
+        return verifies[-1]
+
+    monkeypatch.setattr(inbound, "_verifies", counted_verifies)
 
     def request(n: int, *, key: str = private, body: bytes | None = None) -> dict[str, Any]:
         raw = orjson.dumps(follow(peer, n=n))
@@ -211,6 +220,8 @@ async def test_requests_verified_in_one_pass_are_each_answered_on_their_own(
     assert max(passes) > 1  # they did share a pass
     assert await queued(services) == 3  # n=0, 1 and 4
     assert peer.hits["/users/alice"] == 2  # the forgery's refetch, and no other
+    # Three good ones once each; the forgery with the cached key, then the refetched one.
+    assert verifies.count(True) == 3 and verifies.count(False) == 2
 
 
 async def test_an_instance_actor_may_sign_for_users_of_its_own_server(
