@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -210,11 +211,18 @@ def _item(activity: Envelope, body: bytes) -> inbox.NewItem:
     return inbox.NewItem(activity.id, activity.actor, activity.type, activity.raw, body)
 
 
+# A ``\u0000`` escape that is not itself an escaped backslash followed by "u0000".
+_NUL_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def _parse(body: bytes) -> Envelope:
     try:
         document: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("invalid JSON") from None
+    # PostgreSQL's text cannot hold U+0000: such an activity could never be applied.
+    if b"\\u0000" in body and _NUL_ESCAPE.search(body):
+        raise BadRequest("activity contains a U+0000 character")
     try:
         activity = check_activity(document)
     except VocabError as exc:

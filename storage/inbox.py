@@ -74,11 +74,12 @@ class Unstorable(Exception):
 _VALUE_ERRORS: Final = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
 
 # The batch travels as four text arrays, one per column: asyncpg encodes them without a
-# Python call per element, and PostgreSQL parses each payload once, as it stores it.
+# Python call per element, and PostgreSQL checks each payload's syntax as it stores it
+# (the column is json: kept as received, not rebuilt as jsonb).
 _RECORD_MANY: Final = f"""
     WITH added AS (
         INSERT INTO inbox_items (activity_uri, actor_uri, type, payload)
-        SELECT activity_uri, actor_uri, type, payload::jsonb
+        SELECT activity_uri, actor_uri, type, payload::json
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
             AS item(activity_uri, actor_uri, type, payload)
         ON CONFLICT (activity_uri) DO NOTHING

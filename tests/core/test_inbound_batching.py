@@ -4,6 +4,7 @@ each is answered only once its activity is committed (or refused on its own)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
@@ -96,7 +97,9 @@ async def test_an_activity_the_database_refuses_fails_alone(
     services: Services, statements: list[list[str]]
 ) -> None:
     batcher = InboxBatcher(services.pool, lambda: None)
-    good, bad, also_good = activity(1), activity(2, content="nul \u0000"), activity(3)
+    good, also_good = activity(1), activity(3)
+    # PostgreSQL's text cannot hold U+0000 (the inbox refuses such activities earlier).
+    bad = dataclasses.replace(activity(2), type="Li\u0000ke")
     results = await asyncio.gather(
         *(batcher.record(i, domain=None, size=1) for i in (good, bad, also_good)),
         return_exceptions=True,

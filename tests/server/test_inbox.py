@@ -322,6 +322,11 @@ async def test_an_unfetchable_key_is_refused(
             b'{"id": "https://b.example/1", "type": "Follow", "actor": "https://a.example/u"}',
             "activity id is not on its actor's server",
         ),
+        (
+            b'{"id": "https://a.example/1", "type": "Note", "actor": "https://a.example/u",'
+            b' "content": "a \\\\\\u0000 b"}',  # an escaped backslash, then the NUL escape
+            "activity contains a U+0000 character",
+        ),
     ],
 )
 async def test_malformed_activities_are_400(
@@ -330,6 +335,16 @@ async def test_malformed_activities_are_400(
     response = await client.post("/inbox", content=body, headers={"Content-Type": AP_JSON})
     assert (response.status_code, response.json()) == (400, {"error": reason})
     assert await queued(services) == 0
+
+
+async def test_text_that_only_looks_like_a_nul_escape_is_not_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    body = b'{"id": "https://a.example/1", "type": "Note", "actor": "https://a.example/u",'
+    body += b' "content": "\\\\u0000 is how JSON escapes NUL"}'
+    response = await client.post("/inbox", content=body, headers={"Content-Type": AP_JSON})
+    # Past the JSON checks: refused only because it is not signed.
+    assert (response.status_code, response.json()) == (401, {"error": "missing Signature header"})
 
 
 async def test_bodies_over_one_mebibyte_are_413(client: httpx.AsyncClient) -> None:

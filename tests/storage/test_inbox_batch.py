@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import date
 
 import asyncpg
@@ -54,9 +55,10 @@ async def test_record_many_is_committed_when_it_returns(
 async def test_values_the_database_refuses_fail_the_whole_statement(
     con: asyncpg.Connection,
 ) -> None:
-    # PostgreSQL's jsonb cannot hold U+0000; orjson can.
+    # PostgreSQL's text cannot hold U+0000; a Python string can.
+    bad = dataclasses.replace(item(2), actor_uri="https://a.example/nul\u0000")
     with pytest.raises(inbox.Unstorable):
-        await inbox.record_many(con, [item(1), item(2, content="nul \u0000 here")])
+        await inbox.record_many(con, [item(1), bad])
     assert (await inbox.counts(con))["queued"] == 0
     assert await inbox.record_many(con, [item(1)]) == [True]
 
