@@ -8,9 +8,10 @@ queued (or recognised as a replay); the inbox worker does the real work later. E
 Requests are verified in passes (``InboxVerifier``): those that arrived in one turn of
 the event loop are checked one after the other in a single callback, and those signed
 with a key in memory go straight to the group commit (``core.inbox_commit``), which
-stores many activities with one statement. Anything that needs the network or the
-database first (an unknown key, a key that may have rotated, a member's inbox) takes
-``_receive_slowly``, the same checks with awaits between them.
+stores many activities with one statement. A request whose key needs the network or
+the database first (an unknown key, a key that may have rotated) takes
+``_receive_slowly``, the same checks with awaits between them. A member's inbox is
+looked up in the database when it was not found in the last minute.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,12 +63,14 @@ async def receive(
     ``url`` is the URL the sender signed (our public scheme and the Host it addressed);
     ``recipient`` is the local username of a personal inbox, None for the shared one.
     """
+    verifier = _verifier(services)
     try:
-        if recipient is not None:
+        if recipient is not None and not verifier.knows_inbox(recipient):
             async with services.pool.acquire() as con:
                 if await actors.get_local(con, recipient) is None:
                     raise NotFound("no such inbox")
-        return await _verifier(services).submit(method, url, headers, body)
+            verifier.remember_inbox(recipient)
+        return await verifier.submit(method, url, headers, body)
     except PoolError as exc:
         log.warning("inbox: database unavailable: %s: %s", type(exc).__name__, exc)
         raise Unavailable("the database is unavailable; try again later") from exc
@@ -78,6 +82,11 @@ async def receive(
 # requests. Measured on the inbox benchmark: 1, 2, 4 and 8 all gave 8-10% more requests
 # per second than unbounded passes, within noise of each other.
 PASS_MAX_REQUESTS: Final = 4
+# A member's inbox, once found, is not looked up again for this many seconds. Accepting
+# an activity for a member deleted meanwhile is harmless: the worker applies activities
+# whichever inbox they came through, as it does for the shared inbox.
+INBOX_KNOWN_FOR: Final = 60.0
+_MAX_KNOWN_INBOXES: Final = 10_000
 
 
 @dataclass(slots=True)
@@ -107,6 +116,17 @@ class InboxVerifier:
         self._services = services
         self._pending: list[_Request] = []
         self._slow: set[asyncio.Task[None]] = set()
+        self._inboxes: dict[str, float] = {}  # lowercase username -> when it was found
+
+    def knows_inbox(self, username: str) -> bool:
+        """Whether ``username``'s inbox was found within ``INBOX_KNOWN_FOR`` seconds."""
+        found = self._inboxes.get(username.lower())
+        return found is not None and time.monotonic() - found < INBOX_KNOWN_FOR
+
+    def remember_inbox(self, username: str) -> None:
+        if len(self._inboxes) >= _MAX_KNOWN_INBOXES:
+            self._inboxes.clear()
+        self._inboxes[username.lower()] = time.monotonic()
 
     def submit(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes

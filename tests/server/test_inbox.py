@@ -23,7 +23,7 @@ from core.services import Services
 from core.settings import Settings
 from federation.keys import generate_rsa_keypair, load_private_key
 from federation.signatures import sign_request
-from storage import inbox
+from storage import actors, inbox
 from tests import rig
 from tests.core.test_remote import FakePeer, serve_peer
 
@@ -150,6 +150,44 @@ async def test_every_inbox_accepts_signed_posts(
     )
     assert response.status_code == 202, response.text
     assert await queued(services) == 1
+
+
+async def test_a_members_inbox_is_looked_up_once_not_on_every_post(
+    client: httpx.AsyncClient,
+    services: Services,
+    peer: FakePeer,
+    keypairs: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    private, public = keypairs[0]
+    peer.actor("alice", public)
+    key_id = peer.url("/users/alice#main-key")
+    looked_up: list[str] = []
+    real = actors.get_local
+
+    async def counting(con: Any, username: str) -> Any:
+        if username in ("collective", "Collective", "nobody"):  # not the instance actor
+            looked_up.append(username)
+        return await real(con, username)
+
+    monkeypatch.setattr(actors, "get_local", counting)
+    for n, path in enumerate(["/users/collective/inbox", "/users/Collective/inbox"] * 2):
+        response = await post(client, follow(peer, n=n), private, key_id, path=path)
+        assert response.status_code == 202, response.text
+    assert looked_up == ["collective"]
+    # An unknown member is looked up every time (and never remembered).
+    for _ in range(2):
+        response = await client.post("/users/nobody/inbox", content=b"{}")
+        assert (response.status_code, response.json()) == (404, {"error": "no such inbox"})
+    assert looked_up == ["collective", "nobody", "nobody"]
+    # After a minute the member is looked up again.
+    monkeypatch.setattr(inbound, "INBOX_KNOWN_FOR", 0.0)
+    response = await post(
+        client, follow(peer, n=9), private, key_id, path="/users/collective/inbox"
+    )
+    assert response.status_code == 202, response.text
+    assert looked_up[-1] == "collective" and len(looked_up) == 4
+    assert await queued(services) == 5
 
 
 async def test_first_deliveries_arriving_together_are_all_accepted(
