@@ -14,6 +14,10 @@ the body and the clock is close. `verify_signature` does the cryptography.
 
 Errors: `SignatureError` only; its `.reason` is short and safe to show to the
 peer. Key parsing errors are `keys.InvalidKey`.
+
+Signing (`sign_request`) and the draft-cavage signing string live in
+`federation.signatures_cavage`, the RFC 9421 pieces in `federation.signatures_rfc9421`;
+import from here.
 """
 
 from __future__ import annotations
@@ -21,20 +25,29 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Literal
 from urllib.parse import SplitResult, urlsplit
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from federation import http_dates
-from federation.keys import PrivateKey, PublicKey
+from federation.keys import PublicKey
+from federation.signatures_cavage import (
+    SignatureError,
+    aware,
+    cavage_signing_string,
+    digest_header,
+    int_param,
+    lower_headers,
+    request_target,
+    sign_request,
+    signature_params,
+    signing_string,
+)
 from federation.signatures_rfc9421 import (
     Member,
     Rfc9421Error,
@@ -44,7 +57,6 @@ from federation.signatures_rfc9421 import (
     signature_input,
     verify_with,
     wire_bytes,
-    without_default_port,
 )
 
 __all__ = [
@@ -64,14 +76,6 @@ class Fields(dict[str, str]):
     the raw request saves ``parse_request_signature`` doing it again."""
 
 
-class SignatureError(Exception):
-    """A request signature was refused; `reason` is client-safe."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @dataclass(slots=True)  # not frozen: built for every request, and a frozen init costs more
 class ParsedSignature:
     scheme: Literal["cavage", "rfc9421"]
@@ -86,10 +90,6 @@ class ParsedSignature:
 _CAVAGE_ALGORITHMS = frozenset({"rsa-sha256", "hs2019"})
 # Digest / Content-Digest algorithm names (any case) -> hashlib names.
 _HASHES = {"sha-256": "sha256", "sha-512": "sha512"}
-# Headers sign_request sets itself; same-named ones passed in are dropped.
-_SET_BY_SIGNER = frozenset({"host", "date", "digest", "signature"})
-# One `name="value"` (or `name=123`) pair of a cavage Signature header.
-_CAVAGE_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"([^"]*)"|([0-9]+))\s*(?:,|$)')
 
 
 # --- verifying ------------------------------------------------------------
@@ -110,11 +110,11 @@ def parse_request_signature(
     `Signature` or `Authorization: Signature …`. `url` is the full URL as
     received; `body` None means the request has none (a GET).
     """
-    lower = headers if isinstance(headers, Fields) else _lower_headers(headers)
+    lower = headers if isinstance(headers, Fields) else lower_headers(headers)
     parts = urlsplit(url)
     if "host" not in lower and parts.netloc:
         lower = {**lower, "host": parts.netloc}  # HTTP/2 carries :authority instead
-    request = _Request(method, url, parts, lower, body, _aware(now), max_skew)
+    request = _Request(method, url, parts, lower, body, aware(now), max_skew)
     if "signature-input" in lower:
         return _parse_rfc9421(request)
     return _parse_cavage(request)
@@ -153,7 +153,7 @@ def _parse_cavage(request: _Request) -> ParsedSignature:
         scheme, _, raw = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "signature":
             raise SignatureError("missing Signature header")
-    params = _cavage_params(raw)
+    params = signature_params(raw)
     key_id, signature = params.get("keyid"), params.get("signature")
     if not key_id or not signature:
         raise SignatureError("malformed Signature header")
@@ -161,7 +161,7 @@ def _parse_cavage(request: _Request) -> ParsedSignature:
     if algorithm is not None and algorithm not in _CAVAGE_ALGORITHMS:
         raise SignatureError(f"unsupported algorithm {algorithm[:40]!r}")
     covered = tuple(params.get("headers", "date").lower().split())
-    created, expires = _cavage_int(params, "created"), _cavage_int(params, "expires")
+    created, expires = int_param(params, "created"), int_param(params, "expires")
 
     if "(request-target)" not in covered:
         raise SignatureError("signature must cover (request-target)")
@@ -178,8 +178,8 @@ def _parse_cavage(request: _Request) -> ParsedSignature:
             _check_digests(_digest_pairs(digest), body)
     stamp = _check_clock(request, "date" in covered, created, expires)
 
-    target = _request_target(request.parts)
-    text = _cavage_string(request.method, target, headers, covered, created, expires)
+    target = request_target(request.parts)
+    text = signing_string(request.method, target, headers, covered, created, expires)
     return ParsedSignature(
         scheme="cavage",
         key_id=key_id,
@@ -329,138 +329,7 @@ def _algorithms_for(parsed: ParsedSignature, key: PublicKey) -> tuple[str, ...]:
     raise SignatureError("algorithm does not match key type")
 
 
-# --- signing --------------------------------------------------------------
-
-
-def sign_request(
-    method: str,
-    url: str,
-    *,
-    key_id: str,
-    private_key: PrivateKey,
-    body: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-    now: datetime | None = None,
-) -> dict[str, str]:
-    """Sign a request with draft-cavage-12 `rsa-sha256`, the way Mastodon expects.
-
-    Returns every header to send: `headers` plus Host, Date, Digest (when there
-    is a body, even empty) and Signature. Content-Type is signed when given.
-    """
-    if not isinstance(private_key, rsa.RSAPrivateKey):
-        raise TypeError("sign_request signs rsa-sha256 and needs an RSA private key")
-    parts = urlsplit(url)
-    out = {k: v for k, v in headers.items() if k.lower() not in _SET_BY_SIGNER} if headers else {}
-    host = without_default_port(parts.netloc.rpartition("@")[2], parts.scheme)
-    date = format_datetime(_aware(now or datetime.now(UTC)).astimezone(UTC), usegmt=True)
-    out["Host"] = host
-    out["Date"] = date
-    names = "(request-target) host date"
-    text = (
-        f"(request-target): {method.lower()} {_request_target(parts)}\nhost: {host}\ndate: {date}"
-    )
-    if body is not None:
-        digest = digest_header(body)
-        out["Digest"] = digest
-        names += " digest"
-        text += f"\ndigest: {digest}"
-        content_type = next((v for k, v in out.items() if k.lower() == "content-type"), None)
-        if content_type is not None:
-            names += " content-type"
-            text += "\ncontent-type: " + content_type.strip(" \t")
-    signature = private_key.sign(wire_bytes(text), padding.PKCS1v15(), hashes.SHA256())
-    out["Signature"] = (
-        f'keyId="{key_id}",algorithm="rsa-sha256",headers="{names}",'
-        f'signature="{base64.b64encode(signature).decode("ascii")}"'
-    )
-    return out
-
-
-def digest_header(body: bytes) -> str:
-    """The RFC 3230 `Digest` value Mastodon checks: `SHA-256=<base64>`."""
-    return "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
-
-
-def cavage_signing_string(
-    method: str,
-    url_or_path: str,
-    headers: Mapping[str, str],
-    covered: Sequence[str],
-    *,
-    created: int | None = None,
-    expires: int | None = None,
-) -> str:
-    """The draft-cavage-12 signing string for `covered` (header names, any case).
-
-    `created` / `expires` are the signature parameters, needed only when
-    `(created)` / `(expires)` are covered.
-    """
-    target = url_or_path if url_or_path.startswith("/") else _request_target(urlsplit(url_or_path))
-    names = [name.lower() for name in covered]
-    return _cavage_string(method, target, _lower_headers(headers), names, created, expires)
-
-
-def _cavage_string(
-    method: str,
-    target: str,
-    headers: Mapping[str, str],
-    covered: Sequence[str],
-    created: int | None,
-    expires: int | None,
-) -> str:
-    lines = []
-    for name in covered:
-        if name == "(request-target)":
-            value: str | int | None = f"{method.lower()} {target}"
-        elif name == "(created)":
-            value = created
-        elif name == "(expires)":
-            value = expires
-        else:
-            value = headers.get(name)
-        if value is None:
-            raise SignatureError(f"missing covered header {name[:40]!r}")
-        lines.append(f"{name}: {value}")
-    return "\n".join(lines)
-
-
 # --- small helpers --------------------------------------------------------
-
-
-def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    # Both specs trim values and join repeated fields with ", " (starlette's
-    # Headers.items() yields each repeated field separately).
-    lower: dict[str, str] = {}
-    for name, value in headers.items():
-        key, value = name.lower(), value.strip(" \t")
-        lower[key] = f"{lower[key]}, {value}" if key in lower else value
-    return lower
-
-
-def _request_target(parts: SplitResult) -> str:
-    path = parts.path or "/"
-    return f"{path}?{parts.query}" if parts.query else path
-
-
-def _cavage_params(value: str) -> dict[str, str]:
-    params: dict[str, str] = {}
-    pos = 0
-    while pos < len(value):
-        m = _CAVAGE_PARAM.match(value, pos)
-        if m is None:
-            raise SignatureError("malformed Signature header")
-        params[m[1].lower()] = m[2] if m[2] is not None else m[3]
-        pos = m.end()
-    return params
-
-
-def _cavage_int(params: Mapping[str, str], name: str) -> int | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit()):
-        raise SignatureError(f"malformed {name} parameter")
-    return int(value)
 
 
 def _b64decode(value: str) -> bytes:
@@ -477,8 +346,3 @@ def _parse_http_date(value: str | None) -> datetime:
         return http_dates.parse(value)
     except ValueError:
         raise SignatureError("malformed Date header") from None
-
-
-def _aware(moment: datetime) -> datetime:
-    # Naive datetimes are taken as UTC rather than local time.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
