@@ -113,6 +113,62 @@ async def test_an_activity_the_database_refuses_fails_alone(
     assert not await stored(services, bad.activity_uri)
 
 
+class CountingPool:
+    """The real pool, counting acquisitions."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.acquired = pool, 0
+
+    def acquire(self) -> Any:
+        self.acquired += 1
+        return self.pool.acquire()
+
+
+async def test_a_burst_is_written_batch_after_batch_on_one_connection(
+    services: Services, statements: list[list[str]]
+) -> None:
+    pool = CountingPool(services.pool)
+    batcher = InboxBatcher(pool, lambda: None)  # type: ignore[arg-type]
+
+    async def request(n: int) -> bool:
+        await asyncio.sleep(0.002 * (n % 10))  # arriving while earlier batches commit
+        return await batcher.record(activity(n), domain=None, size=1)
+
+    assert all(await asyncio.gather(*(request(n) for n in range(30))))
+    assert len(statements) > 1
+    assert pool.acquired < len(statements)
+
+
+async def test_a_batch_that_fails_gives_its_connection_back_and_the_next_one_is_written(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, calls = inbox.record_many, []
+    entered, go_on = asyncio.Event(), asyncio.Event()
+
+    async def broken_once(con: Any, items: Sequence[NewItem], **kwargs: Any) -> list[bool]:
+        calls.append(con)
+        if len(calls) == 1:
+            entered.set()
+            await go_on.wait()
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return await real(con, items, **kwargs)
+
+    monkeypatch.setattr(inbox, "record_many", broken_once)
+    pool = CountingPool(services.pool)
+    batcher = InboxBatcher(pool, lambda: None)  # type: ignore[arg-type]
+    first = asyncio.ensure_future(batcher.record(activity(1), domain=None, size=1))
+    await entered.wait()
+    second = asyncio.ensure_future(batcher.record(activity(2), domain=None, size=1))
+    await asyncio.sleep(0)
+    go_on.set()
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(first, 5)
+    assert await asyncio.wait_for(second, 5) is True
+    assert pool.acquired == 2  # the second batch did not reuse the failed connection
+    assert await stored(services, activity(2).activity_uri)
+    assert not await stored(services, activity(1).activity_uri)
+
+
 async def test_the_worker_is_woken_in_process_by_new_items_only(services: Services) -> None:
     batcher = InboxBatcher(services.pool, services.inbox_queued.set)
     services.inbox_queued.clear()
