@@ -16,6 +16,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
+from core import inbox_commit
 from core.errors import BadRequest
 from core.inbox_commit import InboxBatcher, Unavailable
 from core.services import Services
@@ -125,18 +126,30 @@ class CountingPool:
 
 
 async def test_a_burst_is_written_batch_after_batch_on_one_connection(
-    services: Services, statements: list[list[str]]
+    services: Services, statements: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(inbox_commit, "BATCH_MAX_ITEMS", 10)
+    counting, entered, go_on = inbox.record_many, asyncio.Event(), asyncio.Event()
+
+    async def first_held(con: Any, items: Sequence[NewItem], **kwargs: Any) -> list[bool]:
+        if not entered.is_set():  # the rest of the burst arrives while the first commits
+            entered.set()
+            await go_on.wait()
+        return await counting(con, items, **kwargs)
+
+    monkeypatch.setattr(inbox, "record_many", first_held)
     pool = CountingPool(services.pool)
     batcher = InboxBatcher(pool, lambda: None)  # type: ignore[arg-type]
-
-    async def request(n: int) -> bool:
-        await asyncio.sleep(0.002 * (n % 10))  # arriving while earlier batches commit
-        return await batcher.record(activity(n), domain=None, size=1)
-
-    assert all(await asyncio.gather(*(request(n) for n in range(30))))
-    assert len(statements) > 1
-    assert pool.acquired < len(statements)
+    first = asyncio.ensure_future(batcher.record(activity(0), domain=None, size=1))
+    await entered.wait()
+    rest = [
+        asyncio.ensure_future(batcher.record(activity(n), domain=None, size=1))
+        for n in range(1, 30)
+    ]
+    go_on.set()
+    assert all(await asyncio.wait_for(asyncio.gather(first, *rest), 5))
+    assert [len(batch) for batch in statements] == [1, 10, 10, 9]
+    assert pool.acquired == 1
 
 
 async def test_a_batch_that_fails_gives_its_connection_back_and_the_next_one_is_written(
