@@ -125,28 +125,39 @@ class CountingPool:
         return self.pool.acquire()
 
 
+class FirstCommitHeld:
+    """Stands in for ``record_many``: the first call waits until ``go_on`` is set, then
+    raises ``error`` if there is one; every call after it goes straight through."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.real, self.error, self.calls = inbox.record_many, error, 0
+        self.entered, self.go_on = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, con: Any, items: Sequence[NewItem], **kwargs: Any) -> list[bool]:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            await self.go_on.wait()
+            if self.error is not None:
+                raise self.error
+        return await self.real(con, items, **kwargs)
+
+
 async def test_a_burst_is_written_batch_after_batch_on_one_connection(
     services: Services, statements: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(inbox_commit, "BATCH_MAX_ITEMS", 10)
-    counting, entered, go_on = inbox.record_many, asyncio.Event(), asyncio.Event()
-
-    async def first_held(con: Any, items: Sequence[NewItem], **kwargs: Any) -> list[bool]:
-        if not entered.is_set():  # the rest of the burst arrives while the first commits
-            entered.set()
-            await go_on.wait()
-        return await counting(con, items, **kwargs)
-
-    monkeypatch.setattr(inbox, "record_many", first_held)
+    held = FirstCommitHeld()  # the rest of the burst arrives while the first commits
+    monkeypatch.setattr(inbox, "record_many", held)
     pool = CountingPool(services.pool)
     batcher = InboxBatcher(pool, lambda: None)  # type: ignore[arg-type]
     first = asyncio.ensure_future(batcher.record(activity(0), domain=None, size=1))
-    await entered.wait()
+    await held.entered.wait()
     rest = [
         asyncio.ensure_future(batcher.record(activity(n), domain=None, size=1))
         for n in range(1, 30)
     ]
-    go_on.set()
+    held.go_on.set()
     assert all(await asyncio.wait_for(asyncio.gather(first, *rest), 5))
     assert [len(batch) for batch in statements] == [1, 10, 10, 9]
     assert pool.acquired == 1
@@ -155,25 +166,15 @@ async def test_a_burst_is_written_batch_after_batch_on_one_connection(
 async def test_a_batch_that_fails_gives_its_connection_back_and_the_next_one_is_written(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real, calls = inbox.record_many, []
-    entered, go_on = asyncio.Event(), asyncio.Event()
-
-    async def broken_once(con: Any, items: Sequence[NewItem], **kwargs: Any) -> list[bool]:
-        calls.append(con)
-        if len(calls) == 1:
-            entered.set()
-            await go_on.wait()
-            raise ConnectionResetError(104, "Connection reset by peer")
-        return await real(con, items, **kwargs)
-
-    monkeypatch.setattr(inbox, "record_many", broken_once)
+    held = FirstCommitHeld(ConnectionResetError(104, "Connection reset by peer"))
+    monkeypatch.setattr(inbox, "record_many", held)
     pool = CountingPool(services.pool)
     batcher = InboxBatcher(pool, lambda: None)  # type: ignore[arg-type]
     first = asyncio.ensure_future(batcher.record(activity(1), domain=None, size=1))
-    await entered.wait()
+    await held.entered.wait()
     second = asyncio.ensure_future(batcher.record(activity(2), domain=None, size=1))
     await asyncio.sleep(0)
-    go_on.set()
+    held.go_on.set()
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(first, 5)
     assert await asyncio.wait_for(second, 5) is True
